@@ -1,0 +1,1 @@
+"""The `citytwin` command line (Typer + Rich)."""

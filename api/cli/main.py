@@ -1,0 +1,23 @@
+"""`citytwin`: the command line. Each command group lives in its own module."""
+
+from __future__ import annotations
+
+import typer
+
+from api.cli import code, db, entity, sample, serve
+
+app = typer.Typer(
+    name="citytwin",
+    help="City digital-twin entity registry: unified codes, PostGIS, H3 and an OGC API.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(db.app, name="db")
+app.add_typer(code.app, name="code")
+app.add_typer(entity.app, name="entity")
+app.add_typer(code.category_app, name="category")
+app.add_typer(sample.app, name="sample")
+app.command("serve")(serve.serve)
+
+if __name__ == "__main__":
+    app()

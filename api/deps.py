@@ -1,0 +1,30 @@
+"""Dependencies as Annotated aliases, so routes stay short and tests can override them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import Connection
+
+from registry.dictionary import Dictionary
+from registry.settings import Settings
+
+
+def get_conn(request: Request) -> Iterator[Connection]:
+    with request.app.state.engine.connect() as conn:
+        yield conn
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_dictionary(request: Request) -> Dictionary:
+    return request.app.state.dictionary
+
+
+Db = Annotated[Connection, Depends(get_conn)]
+AppSettings = Annotated[Settings, Depends(get_settings)]
+Dict = Annotated[Dictionary, Depends(get_dictionary)]

@@ -1,0 +1,70 @@
+"""One error model for every response: application/problem+json with a status, a stable
+machine code and a message that says what to fix. Never a stack trace or SQL."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException
+
+from registry.errors import CitytwinError
+
+log = logging.getLogger("citytwin.api")
+PROBLEM = "application/problem+json"
+
+
+def problem(status: int, code: str, detail: str, **extra: Any) -> Response:
+    body = {"type": f"urn:citytwin:problem:{code}", "title": code.replace("_", " "),
+            "status": status, "code": code, "detail": detail, **extra}
+    return Response(orjson.dumps(body, default=str), status_code=status, media_type=PROBLEM)
+
+
+async def _domain(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, CitytwinError)
+    if exc.status >= 500:
+        log.error("%s %s: %s", request.method, request.url.path, exc.message)
+    return problem(exc.status, exc.code, exc.message, **exc.detail)
+
+
+async def _validation(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    parts = []
+    for e in exc.errors():
+        where = ".".join(str(x) for x in e.get("loc", ()) if x != "body")
+        parts.append(f"{where}: {e.get('msg')}")
+    return problem(422, "invalid_request", "; ".join(parts) or "the request is not valid")
+
+
+async def _http(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    detail = exc.detail if isinstance(exc.detail, str) else "request refused"
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = f"there is no resource at {request.url.path}"
+    return problem(exc.status_code, code, detail)
+
+
+async def _database(request: Request, exc: Exception) -> Response:
+    log.error("database error on %s %s: %s", request.method, request.url.path, exc)
+    if isinstance(exc, OperationalError):
+        return problem(503, "database_unavailable", "the database is not reachable; retry later")
+    return problem(500, "internal_error", "the request failed inside the server; it was logged")
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem(500, "internal_error", "the request failed inside the server; it was logged")
+
+
+def register_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(CitytwinError, _domain)
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(HTTPException, _http)
+    app.add_exception_handler(DBAPIError, _database)
+    app.add_exception_handler(Exception, _unexpected)

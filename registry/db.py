@@ -1,0 +1,51 @@
+"""The database engine and the one identifier-quoting helper."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.engine import make_url
+
+from registry import cluster
+from registry.errors import ClusterError
+from registry.models import SCHEMA
+from registry.settings import Settings
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def quote_ident(name: str) -> str:
+    """Quote a SQL identifier. The only way an identifier that is not a literal in the source
+    reaches SQL; values are always bound parameters."""
+    if not _IDENT.match(name):
+        raise ValueError(f"not a plain SQL identifier: {name!r}")
+    return '"' + name + '"'
+
+
+def database_url(settings: Settings, database: str | None = None) -> str:
+    """The SQLAlchemy URL: CITYTWIN_DATABASE_URL, else the local cluster's socket URL."""
+    if settings.database_url:
+        url = make_url(settings.database_url)
+        if url.drivername in ("postgresql", "postgres", "postgis"):
+            url = url.set(drivername="postgresql+psycopg")
+        if database:
+            url = url.set(database=database)
+        return url.render_as_string(hide_password=False)
+    state = cluster.load_state(settings)
+    if state is None:
+        raise ClusterError(
+            "no database: run `citytwin db up` (or `make run`), or set CITYTWIN_DATABASE_URL"
+        )
+    return state.url(database or settings.database_name)
+
+
+def make_engine(settings: Settings, database: str | None = None, **kw: object) -> Engine:
+    options: dict[str, object] = {
+        "pool_size": settings.pool_size,
+        "max_overflow": settings.pool_overflow,
+        # search_path so SQL names tables plainly; jit off also on an external database.
+        "connect_args": {"options": f"-c search_path={SCHEMA},public -c jit=off"},
+        **kw,
+    }
+    return create_engine(database_url(settings, database), **options)  # type: ignore[arg-type]

@@ -1,0 +1,36 @@
+"""Settings, read from the environment (prefix CITYTWIN_) only when asked for, never at import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CITYTWIN_", extra="ignore")
+
+    #: An existing PostGIS (SQLAlchemy URL, `postgresql://...`). When unset, the project's own
+    #: local cluster in `home` is used (see `registry.cluster`).
+    database_url: str | None = None
+    #: Where the local cluster and its state live.
+    home: Path = PROJECT_ROOT / ".citytwin"
+    #: Name of the database the app uses inside the local cluster.
+    database_name: str = "citytwin"
+    #: First port tried for the local cluster (a system PostgreSQL keeps 5432).
+    port: int = Field(55432, ge=1024, le=65535)
+    #: GB/T 2260 county code that new entities are minted under unless told otherwise.
+    county: str = Field("440311", pattern=r"^\d{6}$")
+    pool_size: int = Field(8, ge=1, le=200)
+    pool_overflow: int = Field(8, ge=0, le=200)
+    #: Bearer token that write endpoints require. Never committed: set it in the environment.
+    write_token: str | None = None
+    host: str = "127.0.0.1"
+    http_port: int = Field(8000, ge=1, le=65535)
+
+
+def get_settings(**overrides: object) -> Settings:
+    return Settings(**overrides)  # type: ignore[arg-type]

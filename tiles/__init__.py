@@ -1,0 +1,1 @@
+"""Vector tiles made in PostGIS, TileJSON and styles (arrives with the tiles issue)."""
