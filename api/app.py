@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from sqlalchemy.exc import OperationalError
 
 from api.errors import register_error_handlers
 from api.routes import entities, health
 from registry import dictionary
 from registry.db import make_engine
 from registry.settings import Settings
+
+log = logging.getLogger("citytwin.api")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -21,8 +25,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings)
         app.state.engine = engine
-        with engine.connect() as conn:
-            app.state.dictionary = dictionary.load(conn)
+        try:
+            with engine.connect() as conn:
+                app.state.dictionary = dictionary.load(conn)
+        except OperationalError as e:
+            # Serve anyway (health says 503) and validate codes against the shipped seed.
+            log.warning("database unreachable at start-up (%s); using the seed dictionary", e)
+            app.state.dictionary = dictionary.load_seed()
         try:
             yield
         finally:

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, text
 from registry import codes, crosswalk, dictionary, lifecycle, serials
 from registry.db import quote_ident
 from registry.errors import (
+    CitytwinError,
     GeometryError,
     GeometryTypeNotAllowed,
     Gone,
@@ -144,7 +145,7 @@ def register_many(
             geom = clean_geometry(item.geometry, category)
             cols["status"].append(lifecycle.check_initial(item.status))
             cols["condition"].append(normalise_condition(item.condition))
-        except (InvalidInput, GeometryError, GeometryTypeNotAllowed) as e:
+        except CitytwinError as e:
             e.message = where + e.message
             raise
         by_class[(c, category.code)].append(i)

@@ -15,7 +15,7 @@ from registry.errors import CitytwinError
 from registry.settings import Settings
 
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def settings() -> Settings:
