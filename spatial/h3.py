@@ -26,13 +26,10 @@ def to_str(value: int) -> str:
 
 def parse(text: str) -> int:
     """A cell from its hex string (what the API accepts), refused clearly when it is not one."""
-    try:
-        value = h3.str_to_int(text.strip().lower())
-    except (ValueError, TypeError):
-        raise SpatialError(f"{text!r} is not an H3 cell (15 hex digits, e.g. 8c4...)") from None
-    if not h3.is_valid_cell(value):
-        raise SpatialError(f"{text!r} is not a valid H3 cell")
-    return value
+    cleaned = text.strip().lower() if isinstance(text, str) else ""
+    if not h3.is_valid_cell(cleaned):
+        raise SpatialError(f"{text!r} is not an H3 cell (15 hex digits, e.g. 8c411c3ae2835ff)")
+    return h3.str_to_int(cleaned)
 
 
 def resolution(value: int) -> int:
@@ -55,3 +52,40 @@ def sql_to_str(column: str) -> str:
     """The SQL expression that turns a stored cell into its string, for JSON made in
     PostgreSQL: H3 strings are the lowercase hex of the cell's integer."""
     return f"to_hex({column})"
+
+
+def sql_parent(column: str, res: int) -> str:
+    """SQL for the res-`res` parent of a stored res-12 cell: the resolution field (bits 52-55)
+    set to `res` and the digits below it set to 7, the H3 filler. `res` is an int, coerced."""
+    res = int(res)
+    if not 0 <= res <= FINE_RES:
+        raise SpatialError(f"H3 resolution must be 0..{FINE_RES}")
+    low = (1 << (_DIGIT_BITS * (_MAX_RES - res))) - 1
+    return f"(({column} & {~(15 << 52)}) | {res << 52} | {low})"
+
+
+def compact_ranges(cells: list[int] | tuple[int, ...], res: int = FINE_RES
+                   ) -> tuple[list[int], list[int]]:
+    """Disjoint [lo, hi] ranges of stored cells covering `cells` (descendants of a listed
+    ancestor are dropped, so a join over the ranges yields each entity once)."""
+    strs = [to_str(c) for c in cells]
+    kept = set(h3.compact_cells(strs)) if len({h3.get_resolution(s) for s in strs}) == 1 \
+        else set(strs)
+    ranges = sorted(descendant_range(h3.str_to_int(s), res) for s in kept)
+    merged: list[list[int]] = []
+    for lo, hi in ranges:
+        if merged and lo <= merged[-1][1]:  # nested (ancestor listed with its child)
+            merged[-1][1] = max(merged[-1][1], hi)
+        else:
+            merged.append([lo, hi])
+    return [m[0] for m in merged], [m[1] for m in merged]
+
+
+def cover(geom, res: int = 9) -> list[int]:  # noqa: ANN001 - a shapely (multi)polygon
+    """Cells of resolution `res` whose centres lie in the lon/lat polygon (at least one)."""
+    shape = h3.geo_to_h3shape(geom.__geo_interface__)
+    found = h3.h3shape_to_cells(shape, res)
+    if not found:
+        c = geom.representative_point()
+        found = [h3.latlng_to_cell(c.y, c.x, res)]
+    return [h3.str_to_int(c) for c in found]

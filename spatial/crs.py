@@ -1,0 +1,71 @@
+"""Coordinate reference systems: parse what users write (EPSG codes, OGC URIs, CRS84) and
+transform to and from the storage CRS, CGCS2000 lon/lat (EPSG:4490), always x/y order."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+import numpy as np
+import pyproj
+import shapely
+from pyproj.exceptions import CRSError
+from shapely.geometry.base import BaseGeometry
+
+from spatial.errors import SpatialError
+
+STORAGE = 4490
+CRS84_URI = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+_EPSG_URI = re.compile(r"^https?://www\.opengis\.net/def/crs/EPSG/0/(\d+)$")
+
+
+def epsg(value: str | int | None) -> int:
+    """The EPSG code a user means: 4547, "EPSG:4547", an OGC URI, or CRS84 (→ 4326 lon/lat).
+    None means the storage CRS."""
+    if value is None or value == "":
+        return STORAGE
+    text = str(value).strip()
+    if text.upper() in ("CRS84", "OGC:CRS84") or text == CRS84_URI:
+        return 4326
+    m = _EPSG_URI.match(text)
+    code = m.group(1) if m else text.upper().removeprefix("EPSG:")
+    if not code.isdigit():
+        raise SpatialError(f"unknown CRS {text!r}: give an EPSG code such as EPSG:4547 or CRS84")
+    try:
+        pyproj.CRS.from_epsg(int(code))
+    except CRSError:
+        raise SpatialError(f"unknown CRS EPSG:{code}") from None
+    return int(code)
+
+
+@cache
+def _transformer(src: int, dst: int) -> pyproj.Transformer:
+    # always_xy: EPSG:4547 and 4490 put northing / latitude first in their definitions.
+    return pyproj.Transformer.from_crs(src, dst, always_xy=True)
+
+
+def transform_xy(x: np.ndarray, y: np.ndarray, src: int, dst: int = STORAGE
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    if src == dst:
+        return np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    a, b = _transformer(src, dst).transform(x, y, errcheck=False)
+    return np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+
+
+def transform(geom: BaseGeometry, src: int, dst: int = STORAGE) -> BaseGeometry:
+    if src == dst:
+        return geom
+
+    def xy(coords: np.ndarray) -> np.ndarray:
+        a, b = transform_xy(coords[:, 0], coords[:, 1], src, dst)
+        return np.column_stack([a, b])
+
+    out = shapely.transform(geom, xy)
+    if not np.isfinite(shapely.get_coordinates(out)).all():
+        raise SpatialError(f"coordinates cannot be transformed from EPSG:{src} to EPSG:{dst}: "
+                           "are they in that CRS?")
+    return out
+
+
+def is_geographic(code: int) -> bool:
+    return pyproj.CRS.from_epsg(code).is_geographic
