@@ -13,7 +13,10 @@ from registry.settings import Settings
 
 
 def get_conn(request: Request) -> Iterator[Connection]:
-    with request.app.state.engine.connect() as conn:
+    """A read connection in autocommit: no BEGIN/ROLLBACK per request, and psycopg keeps its
+    prepared statements (a rollback clears them), so hot lookups are planned once."""
+    engine = request.app.state.engine
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         yield conn
 
 

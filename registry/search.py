@@ -78,7 +78,16 @@ def _admin_sql(conn: Connection, a: areas.Admin, params: dict[str, Any]) -> str:
     }[level]
 
 
+def custom_plans(conn: Connection) -> None:
+    """Plan spatial queries for their actual values. psycopg prepares a statement after five
+    runs, and PostgreSQL may then switch to a generic plan, which for a predicate on a bound
+    geometry was measured at ~700 ms against milliseconds for the custom plan."""
+    if conn.in_transaction():
+        conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+
+
 def compile_query(conn: Connection, q: Query) -> Compiled:
+    custom_plans(conn)
     params: dict[str, Any] = {}
     where: list[str] = []
     source = "entity e"

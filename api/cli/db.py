@@ -7,7 +7,7 @@ from rich.table import Table
 from sqlalchemy import text
 
 from api.cli.common import console, domain_errors, engine, err, settings
-from registry import cluster, migrate
+from registry import cluster, maintenance, migrate
 
 app = typer.Typer(help="The database: the project's own PostGIS cluster and its schema.",
                   no_args_is_help=True)
@@ -68,3 +68,11 @@ def status() -> None:
         table.add_row("postgis", conn.execute(text("SELECT postgis_lib_version()")).scalar())
         table.add_row("schema revision", str(migrate.current_revision(conn)))
     console.print(table)
+
+
+@app.command()
+def optimize() -> None:
+    """Reorder entities by H3 and refresh statistics (run after large imports)."""
+    with domain_errors():
+        maintenance.optimize(engine())
+    console.print("entities reordered by H3; statistics refreshed")
