@@ -81,6 +81,28 @@ def _h3(geom: shapely.Geometry) -> int:
     return h3.cell(pt.y, pt.x)
 
 
+def _cover(geom: shapely.Geometry) -> list[int]:
+    return [] if geom.geom_type == "Point" else h3.cover_cells(geom)
+
+
+def write_covers(conn: Connection, covers: list[tuple[str, list[int]]], *,
+                 replace: bool = False) -> None:
+    """Store the H3 footprint cells of lines and polygons (replacing the old ones on a move)."""
+    if replace:
+        conn.execute(text("DELETE FROM entity_cover WHERE code = ANY(CAST(:c AS text[]))"),
+                     {"c": [code for code, _ in covers]})
+    rows = [(code, cell, h3.descendant_range(cell)[0]) for code, cells in covers
+            for cell in cells]
+    if rows:
+        conn.execute(
+            text("""INSERT INTO entity_cover (code, cell, lo)
+                    SELECT * FROM unnest(CAST(:code AS text[]), CAST(:cell AS bigint[]),
+                                         CAST(:lo AS bigint[]))"""),
+            {"code": [r[0] for r in rows], "cell": [r[1] for r in rows],
+             "lo": [r[2] for r in rows]},
+        )
+
+
 # Placement and the version snapshot are each written once here and used by every write.
 _PLACE = """
     area_code('street', ST_PointOnSurface({g})),
@@ -135,6 +157,7 @@ def register_many(
     d = dictionary.load(conn)
     cols: dict[str, list[Any]] = defaultdict(list)
     by_class: dict[tuple[str, str], list[int]] = defaultdict(list)
+    covers: list[list[int]] = []
     for i, item in enumerate(items):
         where = f"item {i}: " if len(items) > 1 else ""
         try:
@@ -158,6 +181,7 @@ def register_many(
                                              default=str))
         cols["wkb"].append(shapely.to_wkb(geom))
         cols["h3"].append(_h3(geom))
+        covers.append(_cover(geom))
     code_of: list[str] = [""] * len(items)
     serial_of: list[int] = [0] * len(items)
     for (c, cat), idx in by_class.items():
@@ -166,6 +190,8 @@ def register_many(
             serial_of[i] = s
     conn.execute(_INSERT, {**cols, "code": code_of, "serial": serial_of,
                            "valid_from": valid_from, "batch_id": batch_id})
+    write_covers(conn, [(code, cells) for code, cells in zip(code_of, covers, strict=True)
+                        if cells])
     conn.execute(_SNAPSHOT_MANY, {"codes": code_of, "actor": actor, "reason": reason,
                                   "change": "created", "changed": [], "batch_id": batch_id})
     links = [(ds, sid, code_of[i]) for i, item in enumerate(items) for ds, sid in item.sources]
@@ -210,6 +236,8 @@ def _apply(conn: Connection, code: str, row: Any, values: dict[str, Any], change
             f"valid_from {when.isoformat()} is before the current version's "
             f"({row.valid_from.isoformat()}); history is append-only"
         )
+    if "cover" in values:
+        write_covers(conn, [(code, values.pop("cover"))], replace=True)
     sets = []
     for col in values:
         if col == "wkb":
@@ -264,6 +292,7 @@ def update(
             geom = clean_geometry(new, category)
             if not geom.equals_exact(shapely.from_wkb(bytes(row.wkb)), 1e-9):
                 values["wkb"], values["h3"] = shapely.to_wkb(geom), _h3(geom)
+                values["cover"] = _cover(geom)
                 changed.append("geometry")
             continue
         if key == "condition":

@@ -7,6 +7,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, text
 
 from registry import dictionary
@@ -34,3 +35,8 @@ def upgrade(engine: Engine, revision: str = "head") -> str | None:
 def current_revision(conn: Connection) -> str | None:
     ctx = MigrationContext.configure(conn, opts={"version_table_schema": SCHEMA})
     return ctx.get_current_revision()
+
+
+def head() -> str | None:
+    """The newest revision the code ships."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()

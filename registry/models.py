@@ -199,3 +199,18 @@ class Crosswalk(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     batch_id: Mapped[int | None] = mapped_column(BigInteger)
     __table_args__ = (Index("crosswalk_code_idx", "code"),)
+
+
+class EntityCover(Base):
+    """The H3 cells a line's or polygon's footprint touches (points have none: their res-12
+    cell is `entity.h3`). `lo` is the cell's first res-12 descendant, so "touches cell X" is a
+    range scan on `lo` plus an equality on X's ancestors (H3 ranges nest or are disjoint)."""
+
+    __tablename__ = "entity_cover"
+    code: Mapped[str] = mapped_column(ForeignKey(f"{SCHEMA}.entity.code"), primary_key=True)
+    cell: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    lo: Mapped[int] = mapped_column(BigInteger)
+    __table_args__ = (
+        Index("entity_cover_lo_idx", "lo"),
+        Index("entity_cover_cell_idx", "cell"),
+    )

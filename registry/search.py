@@ -78,6 +78,18 @@ def _admin_sql(conn: Connection, a: areas.Admin, params: dict[str, Any]) -> str:
     }[level]
 
 
+_RANGES = "unnest(CAST(:lo AS bigint[]), CAST(:hi AS bigint[])) AS r(lo, hi)"
+_POINT_CELLS = f"{_RANGES} JOIN entity e ON e.h3 BETWEEN r.lo AND r.hi"
+# Points by their cell; lines and polygons also by the cells their footprint touches: a
+# footprint cell inside a query cell (its `lo` in the range) or containing it (an ancestor).
+_FOOTPRINT = f"""e.code IN (
+    SELECT p.code FROM {_RANGES} JOIN entity p ON p.h3 BETWEEN r.lo AND r.hi
+    UNION
+    SELECT c.code FROM {_RANGES} JOIN entity_cover c ON c.lo BETWEEN r.lo AND r.hi
+    UNION
+    SELECT c.code FROM entity_cover c WHERE c.cell = ANY(CAST(:ancestors AS bigint[])))"""
+
+
 def custom_plans(conn: Connection) -> None:
     """Plan spatial queries for their actual values. psycopg prepares a statement after five
     runs, and PostgreSQL may then switch to a generic plan, which for a predicate on a bound
@@ -94,9 +106,9 @@ def compile_query(conn: Connection, q: Query) -> Compiled:
     distance = None
     area = q.area
     if q.approx and isinstance(area, areas.Envelope | areas.Shape):
-        area = areas.Cells(tuple(h3.cover(area.geometry, APPROX_RES)))
+        area = areas.Cells(tuple(h3.cover(area.geometry, APPROX_RES)), footprint=False)
     elif q.approx and isinstance(area, areas.Circle):
-        area = areas.Cells(tuple(h3.cover(area.polygon(), APPROX_RES)))
+        area = areas.Cells(tuple(h3.cover(area.polygon(), APPROX_RES)), footprint=False)
     if isinstance(area, areas.Envelope):
         params.update(minx=area.minx, miny=area.miny, maxx=area.maxx, maxy=area.maxy)
         where.append("ST_Intersects(e.geom, ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4490))")
@@ -108,8 +120,11 @@ def compile_query(conn: Connection, q: Query) -> Compiled:
         where.append(sql)
     elif isinstance(area, areas.Cells):
         params["lo"], params["hi"] = h3.compact_ranges(area.cells)
-        source = ("unnest(CAST(:lo AS bigint[]), CAST(:hi AS bigint[])) AS r(lo, hi) "
-                  "JOIN entity e ON e.h3 BETWEEN r.lo AND r.hi")
+        if area.footprint:
+            params["ancestors"] = sorted({a for c in area.cells for a in h3.ancestors(c)})
+            where.append(_FOOTPRINT)
+        else:
+            source = _POINT_CELLS
     elif isinstance(area, areas.Admin):
         where.append(_admin_sql(conn, area, params))
     _filters(conn, q, where, params)

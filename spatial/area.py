@@ -59,6 +59,9 @@ class Circle:
 @dataclass(frozen=True)
 class Cells:
     cells: tuple[int, ...]  # BIGINT cells, any resolution ≤ the stored one
+    #: True: lines and polygons match by the cells their footprint touches; False: every
+    #: entity by its representative point only (what approximate counts use).
+    footprint: bool = True
 
 
 @dataclass(frozen=True)

@@ -89,3 +89,34 @@ def cover(geom, res: int = 9) -> list[int]:  # noqa: ANN001 - a shapely (multi)p
         c = geom.representative_point()
         found = [h3.latlng_to_cell(c.y, c.x, res)]
     return [h3.str_to_int(c) for c in found]
+
+
+COVER_MAX = 48
+_COARSEST_COVER = 6
+
+
+def cover_cells(geom) -> list[int]:  # noqa: ANN001 - a shapely line or polygon, lon/lat
+    """The cells a line's or polygon's footprint touches, at the finest resolution (12 down to
+    6) where they number at most COVER_MAX: a building gets a handful of res-12 cells, a
+    kilometre of pipe a few dozen res-10 ones."""
+    shape = geom if geom.geom_type in ("Polygon", "MultiPolygon") else geom.buffer(1e-7)
+    metres = 111_000.0
+    area_m2 = geom.area * metres * metres
+    length_m = geom.length * metres
+    h3shape = h3.geo_to_h3shape(shape.__geo_interface__)
+    for res in range(FINE_RES, _COARSEST_COVER - 1, -1):
+        estimate = max(area_m2 / h3.average_hexagon_area(res, "m^2"),
+                       length_m / (2 * h3.average_hexagon_edge_length(res, "m")))
+        if estimate > COVER_MAX and res > _COARSEST_COVER:
+            continue
+        cells = h3.h3shape_to_cells_experimental(h3shape, res, contain="overlap")
+        if len(cells) <= COVER_MAX or res == _COARSEST_COVER:
+            return sorted({h3.str_to_int(c) for c in cells})
+    raise AssertionError("unreachable")
+
+
+def ancestors(value: int, coarsest: int = _COARSEST_COVER) -> list[int]:
+    """The cell's parents from its resolution - 1 up to `coarsest`."""
+    s = to_str(value)
+    return [h3.str_to_int(h3.cell_to_parent(s, r))
+            for r in range(coarsest, h3.get_resolution(s))]

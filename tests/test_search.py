@@ -133,20 +133,43 @@ def test_admin_area_queries_equal_placement(engine, data):
     assert west == placed and west < whole and len(whole) == len(data)
 
 
-def test_cells_and_k_ring(engine, data):
+def _cell_polygon(cell: int) -> shapely.Geometry:
+    import h3 as h3lib
+
+    return shapely.geometry.shape(h3lib.cells_to_geo([h3.to_str(cell)]))
+
+
+def test_cells_match_points_by_cell_and_footprints_by_overlap(engine, data):
     some = next(iter(c for c, (_, g, _) in data.items() if g.geom_type == "Point"))
     g = data[some][1]
     cell9 = h3.cell(g.y, g.x, 9)
-    expected = {c for c, (_, geom, _) in data.items()
-                if h3.cell(*reversed(shapely.get_coordinates(
-                    geom.point_on_surface() if geom.geom_type != "Point" else geom)[0]), 9)
-                == cell9}
+    hexagon = _cell_polygon(cell9)
+    points = {c for c, (_, geom, _) in data.items()
+              if geom.geom_type == "Point" and h3.cell(geom.y, geom.x, 9) == cell9}
     with engine.connect() as conn:
-        assert all_codes(conn, area=A.cells([h3.to_str(cell9)])) == expected
+        got = all_codes(conn, area=A.cells([h3.to_str(cell9)]))
         ring = all_codes(conn, area=A.cells([h3.to_str(cell9)], k=1))
         both = all_codes(conn, area=A.cells([h3.to_str(cell9), h3.to_str(h3.cell(g.y, g.x, 7))]))
-    assert expected <= ring
-    assert expected <= both and len(both) == len(set(both))
+    shapes = got - points
+    assert points <= got
+    assert all(data[c][1].geom_type != "Point" for c in shapes)
+    # every footprint match really touches the hexagon (the cover is "overlap" containment)
+    assert all(data[c][1].buffer(1e-6).intersects(hexagon) for c in shapes)
+    # and every line or polygon that crosses the hexagon's middle is found
+    core = hexagon.buffer(-0.0005)
+    assert {c for c, (_, geom, _) in data.items()
+            if geom.geom_type != "Point" and geom.intersects(core)} <= got
+    assert got <= ring and got <= both
+
+
+def test_a_building_is_found_by_the_cells_of_its_footprint(engine, data):
+    building = next(c for c, (cat, _, _) in data.items() if cat == "0701")
+    g = data[building][1]
+    corner = h3.cell(g.bounds[1] + 1e-6, g.bounds[0] + 1e-6, 12)
+    with engine.connect() as conn:
+        assert building in all_codes(conn, area=A.cells([h3.to_str(corner)]))
+        coarse = h3.cell(g.centroid.y, g.centroid.x, 6)
+        assert building in all_codes(conn, area=A.cells([h3.to_str(coarse)]))
 
 
 def test_filters_combine(engine, data):
