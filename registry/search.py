@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from registry import dictionary, lifecycle
+from registry.cql import Filter
 from registry.errors import InvalidInput, NotFound
 from spatial import area as areas
 from spatial import h3
@@ -42,6 +43,7 @@ class Query:
     limit: int = 100
     offset: int = 0
     after: str | None = None  # keyset paging: codes after this one (sort "code")
+    filter: Filter | None = None  # a compiled CQL2 filter (registry.cql)
 
 
 @dataclass
@@ -159,6 +161,9 @@ def _filters(conn: Connection, q: Query, where: list[str], params: dict[str, Any
     if q.attributes:
         params["attrs"] = json.dumps(q.attributes, ensure_ascii=False)
         where.append("e.attributes @> CAST(:attrs AS jsonb)")
+    if q.filter is not None:
+        where.append(q.filter.sql)
+        params.update(q.filter.params)
     if q.after:
         if q.sort != "code":
             raise InvalidInput("keyset paging (after=) goes with sort=code")

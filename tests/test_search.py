@@ -265,3 +265,34 @@ def test_unknown_area_code_and_bad_filters(engine, data):
             search.codes(conn, Query(limit=0))
         with pytest.raises(InvalidInput):
             aggregate.hexbins(conn, 12)
+
+
+def test_cql2_filters_compile_to_the_same_answers(engine, data):
+    from registry import cql
+
+    env = [113.85, 22.72, 113.95, 22.78]
+    with engine.connect() as conn:
+        by_filter = all_codes(conn, filter=cql.parse(
+            "category = '0118' AND dept_maintainer = '养护B' AND "
+            f"S_INTERSECTS(geometry, BBOX({env[0]}, {env[1]}, {env[2]}, {env[3]}))"))
+        by_query = all_codes(conn, area=A.bbox(env), categories=["0118"], department="养护B")
+        json_form = all_codes(conn, filter=cql.parse(
+            '{"op": "in", "args": [{"property": "category"}, ["0305", "0402"]]}', "cql2-json"))
+        attr = all_codes(conn, filter=cql.parse("attributes.material = '复合'"))
+        negated = all_codes(conn, filter=cql.parse("NOT (attributes.material = '复合')"))
+    assert by_filter == by_query and by_filter
+    assert json_form == {c for c, (cat, *_) in data.items() if cat in ("0305", "0402")}
+    assert attr and not (attr & negated)
+
+
+@pytest.mark.parametrize("text,words", [
+    ("category = ", "not valid cql2-text"),
+    ("secret_column = 1", "unknown queryable"),
+    ("S_INTERSECTS(name, POINT(1 2))", "property geometry"),
+])
+def test_bad_filters_are_refused(text, words):
+    from registry import cql
+
+    with pytest.raises(cql.InvalidFilter) as e:
+        cql.parse(text)
+    assert words in e.value.message and e.value.status == 400
