@@ -10,8 +10,9 @@ from fastapi import FastAPI
 from sqlalchemy.exc import OperationalError
 
 from api.errors import register_error_handlers
-from api.routes import entities, health
-from registry import dictionary
+from api.middleware import add_middleware
+from api.routes import collections, entities, health, items, landing
+from registry import dictionary, layers
 from registry.db import make_engine
 from registry.settings import Settings
 
@@ -32,6 +33,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # Serve anyway (health says 503) and validate codes against the shipped seed.
             log.warning("database unreachable at start-up (%s); using the seed dictionary", e)
             app.state.dictionary = dictionary.load_seed()
+        app.state.catalog = layers.load(app.state.dictionary)
         try:
             yield
         finally:
@@ -46,6 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     register_error_handlers(app)
-    app.include_router(health.router)
-    app.include_router(entities.router)
+    add_middleware(app, settings)
+    for module in (landing, collections, items, health, entities):
+        app.include_router(module.router)
     return app

@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy import Connection
 
 from registry.dictionary import Dictionary
+from registry.layers import Catalog
 from registry.settings import Settings
 
 
@@ -17,6 +18,13 @@ def get_conn(request: Request) -> Iterator[Connection]:
     prepared statements (a rollback clears them), so hot lookups are planned once."""
     engine = request.app.state.engine
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        yield conn
+
+
+def get_tx_conn(request: Request) -> Iterator[Connection]:
+    """A connection inside a transaction, for searches: several statements see one snapshot,
+    and `registry.search` can pin custom plans with SET LOCAL."""
+    with request.app.state.engine.begin() as conn:
         yield conn
 
 
@@ -29,5 +37,13 @@ def get_dictionary(request: Request) -> Dictionary:
 
 
 Db = Annotated[Connection, Depends(get_conn)]
+DbTx = Annotated[Connection, Depends(get_tx_conn)]
 AppSettings = Annotated[Settings, Depends(get_settings)]
 Dict = Annotated[Dictionary, Depends(get_dictionary)]
+
+
+def get_catalog(request: Request) -> Catalog:
+    return request.app.state.catalog
+
+
+Layers = Annotated[Catalog, Depends(get_catalog)]

@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException
 
 from registry.errors import CitytwinError
+from spatial.errors import SpatialError
 
 log = logging.getLogger("citytwin.api")
 PROBLEM = "application/problem+json"
@@ -32,13 +33,23 @@ async def _domain(request: Request, exc: Exception) -> Response:
     return problem(exc.status, exc.code, exc.message, **exc.detail)
 
 
+async def _spatial(request: Request, exc: Exception) -> Response:
+    return problem(400, "invalid_parameter", str(exc))
+
+
 async def _validation(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    parts = []
+    parts, in_body = [], False
     for e in exc.errors():
-        where = ".".join(str(x) for x in e.get("loc", ()) if x != "body")
+        loc = e.get("loc", ())
+        in_body = in_body or (bool(loc) and loc[0] == "body")
+        where = ".".join(str(x) for x in loc if x not in ("body", "query", "path"))
         parts.append(f"{where}: {e.get('msg')}")
-    return problem(422, "invalid_request", "; ".join(parts) or "the request is not valid")
+    detail = "; ".join(parts) or "the request is not valid"
+    # A bad query parameter is a 400 (OGC API); a body that does not validate, a 422.
+    if in_body:
+        return problem(422, "invalid_request", detail)
+    return problem(400, "invalid_parameter", detail)
 
 
 async def _http(request: Request, exc: Exception) -> Response:
@@ -64,6 +75,7 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 def register_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(CitytwinError, _domain)
+    app.add_exception_handler(SpatialError, _spatial)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(HTTPException, _http)
     app.add_exception_handler(DBAPIError, _database)

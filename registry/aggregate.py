@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, text
 
-from registry.errors import InvalidInput
+from registry.errors import InvalidParameter
 from registry.search import Query, compile_query
 from spatial import h3
 
@@ -17,7 +17,7 @@ LEVELS = {"street": "street_code", "community": "community_code", "grid": "grid_
 def hexbins(conn: Connection, res: int, q: Query | None = None) -> list[tuple[str, int]]:
     """(cell, count) for the entities matching `q`, by their res-`res` cell."""
     if res not in HEX_RESOLUTIONS:
-        raise InvalidInput(f"hexbin resolution must be {HEX_RESOLUTIONS.start}.."
+        raise InvalidParameter(f"hexbin resolution must be {HEX_RESOLUTIONS.start}.."
                            f"{HEX_RESOLUTIONS.stop - 1}")
     c = compile_query(conn, q or Query())
     rows = conn.execute(
@@ -32,7 +32,7 @@ def by_area(conn: Connection, level: str, q: Query | None = None
             ) -> list[tuple[str | None, str | None, int]]:
     """(area code, area name, count) per street, community or grid; None for outside."""
     if level not in LEVELS:
-        raise InvalidInput(f"aggregate by one of {', '.join(LEVELS)}")
+        raise InvalidParameter(f"aggregate by one of {', '.join(LEVELS)}")
     column = LEVELS[level]  # from the whitelist above
     c = compile_query(conn, q or Query())
     rows = conn.execute(

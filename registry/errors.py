@@ -24,6 +24,12 @@ class InvalidInput(CitytwinError):
     status, code = 422, "invalid_input"
 
 
+class InvalidParameter(InvalidInput):
+    """A query parameter that cannot be served (OGC API answers these with 400)."""
+
+    status, code = 400, "invalid_parameter"
+
+
 class UnknownCategory(CitytwinError):
     status, code = 422, "unknown_category"
 

@@ -17,11 +17,12 @@ from sqlalchemy import Connection, text
 
 from registry import dictionary, lifecycle
 from registry.cql import Filter
-from registry.errors import InvalidInput, NotFound
+from registry.errors import InvalidParameter, NotFound
 from spatial import area as areas
 from spatial import h3
 
 LIVE = ("provisional", "active", "suspended")
+ALL_STATUSES = tuple(lifecycle.TRANSITIONS)
 SORTS = {  # whitelisted: the user picks a key, never SQL
     "code": "e.code", "-code": "e.code DESC", "name": "e.name NULLS LAST, e.code",
     "-name": "e.name DESC NULLS LAST, e.code", "category": "e.category, e.code",
@@ -131,7 +132,7 @@ def compile_query(conn: Connection, q: Query) -> Compiled:
         where.append(_admin_sql(conn, area, params))
     _filters(conn, q, where, params)
     if q.sort == "distance" and distance is None:
-        raise InvalidInput("sort=distance needs a point and radius")
+        raise InvalidParameter("sort=distance needs a point and radius")
     return Compiled(source, " AND ".join(where) or "true", params, distance)
 
 
@@ -144,9 +145,9 @@ def _filters(conn: Connection, q: Query, where: list[str], params: dict[str, Any
             d.category(c)
         for m in majors:
             if m not in d.majors:
-                raise InvalidInput(f"大类 {m!r} is not in the dictionary")
+                raise InvalidParameter(f"大类 {m!r} is not in the dictionary")
         if len(minors) + len(majors) != len(q.categories):
-            raise InvalidInput("a category is a 4-digit 小类 or a 2-digit 大类")
+            raise InvalidParameter("a category is a 4-digit 小类 or a 2-digit 大类")
         params["minors"], params["majors"] = minors, majors
         where.append("(e.category = ANY(CAST(:minors AS text[])) "
                      "OR left(e.category, 2) = ANY(CAST(:majors AS text[])))")
@@ -166,20 +167,30 @@ def _filters(conn: Connection, q: Query, where: list[str], params: dict[str, Any
         params.update(q.filter.params)
     if q.after:
         if q.sort != "code":
-            raise InvalidInput("keyset paging (after=) goes with sort=code")
+            raise InvalidParameter("keyset paging (after=) goes with sort=code")
         params["after"] = q.after
         where.append("e.code > :after")
 
 
 def _page(q: Query) -> tuple[str, dict[str, Any]]:
     if q.sort not in SORTS:
-        raise InvalidInput(f"sort by one of {', '.join(SORTS)}")
+        raise InvalidParameter(f"sort by one of {', '.join(SORTS)}")
     if not 1 <= q.limit <= MAX_LIMIT:
-        raise InvalidInput(f"limit must be 1..{MAX_LIMIT}")
+        raise InvalidParameter(f"limit must be 1..{MAX_LIMIT}")
     if q.offset < 0:
-        raise InvalidInput("offset must be 0 or more")
+        raise InvalidParameter("offset must be 0 or more")
     return f"ORDER BY {SORTS[q.sort]} LIMIT :limit OFFSET :offset", \
         {"limit": q.limit, "offset": q.offset}
+
+
+def page_sql(conn: Connection, q: Query) -> tuple[Compiled, str, dict[str, Any]]:
+    """The compiled query, its ORDER BY / LIMIT / OFFSET, and all parameters, for callers that
+    assemble their own SELECT (the features of `registry.features`)."""
+    c = compile_query(conn, q)
+    page, page_params = _page(q)
+    if c.distance:
+        page = page.replace("distance_m", c.distance)
+    return c, page, {**c.params, **page_params}
 
 
 COLUMNS = """e.code, e.category, e.status, e.condition, e.name, e.dept_admin, e.dept_owner,
@@ -231,7 +242,7 @@ def nearest(conn: Connection, lon: float, lat: float, k: int = 5,
     The index's KNN (`<->`) orders by degrees, which stretch differently east and north; its k
     nearest bound the radius, and a geography pass within that radius makes the answer exact."""
     if not 1 <= k <= 1000:
-        raise InvalidInput("k must be 1..1000")
+        raise InvalidParameter("k must be 1..1000")
     base = q or Query()
     areas.circle(lon, lat, 1)  # checks the point
     c = compile_query(conn, Query(categories=base.categories, statuses=base.statuses,

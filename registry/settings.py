@@ -30,6 +30,19 @@ class Settings(BaseSettings):
     write_token: str | None = None
     host: str = "127.0.0.1"
     http_port: int = Field(8000, ge=1, le=65535)
+    #: Paging of OGC items: the default and the largest `limit` (a larger one is a 400).
+    default_limit: int = Field(100, ge=1, le=100_000)
+    max_limit: int = Field(10_000, ge=1, le=100_000)
+    #: numberMatched is counted exactly up to this many, estimated beyond.
+    exact_count_up_to: int = Field(100_000, ge=0)
+    max_vertices: int = Field(10_000, ge=4)
+    max_cells: int = Field(10_000, ge=1)
+    #: CRSs offered for output and bbox-crs (OGC API Features Part 2).
+    crs: list[str] = ["CRS84", "EPSG:4490", "EPSG:4326", "EPSG:4547", "EPSG:3857"]
+    #: Origins allowed by CORS (e.g. ["https://cim.example.gov.cn"]); empty: no CORS headers.
+    cors_origins: list[str] = []
+    #: Seconds clients and proxies may cache read responses.
+    cache_max_age: int = Field(60, ge=0)
 
 
 def get_settings(**overrides: object) -> Settings:

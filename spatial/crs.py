@@ -69,3 +69,24 @@ def transform(geom: BaseGeometry, src: int, dst: int = STORAGE) -> BaseGeometry:
 
 def is_geographic(code: int) -> bool:
     return pyproj.CRS.from_epsg(code).is_geographic
+
+
+def uri(code: int | None) -> str:
+    """The OGC URI of an EPSG code; None is CRS84 (lon/lat)."""
+    return CRS84_URI if code is None else f"http://www.opengis.net/def/crs/EPSG/0/{code}"
+
+
+def output(value: str | None, allowed: list[str]) -> tuple[int, bool, str]:
+    """(srid to transform to, latitude/northing first?, URI) for a `crs` request parameter.
+    CRS84 is the storage CRS read lon/lat (CGCS2000 ≈ WGS84 here, no transform)."""
+    text = (value or CRS84_URI).strip()
+    code = None if text in (CRS84_URI, "CRS84", "OGC:CRS84") else epsg(text)
+    name = "CRS84" if code is None else f"EPSG:{code}"
+    if name not in allowed:
+        raise SpatialError(f"crs {text!r} is not offered; use one of "
+                           + ", ".join(uri(None if a == "CRS84" else epsg(a)) for a in allowed))
+    if code is None:
+        return STORAGE, False, CRS84_URI
+    axis = pyproj.CRS.from_epsg(code).axis_info
+    lat_first = bool(axis) and axis[0].direction.lower() in ("north", "south")
+    return code, lat_first, uri(code)

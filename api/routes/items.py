@@ -1,0 +1,192 @@
+"""OGC API Features items: paged, filtered (bbox, datetime, CQL2), sorted, in the CRS asked for;
+GeoJSON assembled in PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import orjson
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from api import html
+from api.deps import AppSettings, DbTx, Layers
+from api.negotiate import cached, url, wants_html
+from registry import cql, features, search
+from registry.errors import InvalidParameter, NotFound
+from registry.layers import Layer
+from registry.search import Query as Search
+from spatial import area
+from spatial import crs as crslib
+
+router = APIRouter(tags=["OGC API - Features"])
+GEOJSON = "application/geo+json"
+SORT_KEYS = {"code", "name", "category"}
+
+
+def _bbox(values: str, bbox_crs: str | None, settings: AppSettings) -> area.Envelope:
+    numbers = [v for v in values.split(",") if v.strip()]
+    if len(numbers) == 6:
+        raise InvalidParameter("3D bboxes are not supported: give minx,miny,maxx,maxy")
+    srid, lat_first, _ = crslib.output(bbox_crs, settings.crs)
+    if lat_first and len(numbers) == 4:  # EPSG:4326 / 4490 / 4547 list northing first
+        numbers = [numbers[1], numbers[0], numbers[3], numbers[2]]
+    return area.bbox(numbers, None if srid == crslib.STORAGE else srid)
+
+
+def _datetime(value: str) -> cql.Filter:
+    """Entities whose current version was valid at an instant or during an interval."""
+    parts = value.split("/")
+    if len(parts) > 2:
+        raise InvalidParameter("datetime is an instant or start/end (.. for open)")
+    end = parts[-1]
+    if end in ("..", ""):
+        return cql.Filter("true")
+    try:
+        when = datetime.fromisoformat(end.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidParameter(
+            f"datetime {end!r} is not RFC 3339, e.g. 2026-01-31T00:00:00Z") from None
+    return cql.Filter("e.valid_from <= :dt_end", {"dt_end": when})
+
+
+def _sort(sortby: str | None) -> str:
+    if not sortby:
+        return "code"
+    first = sortby.split(",")[0].strip()
+    desc = first.startswith("-")
+    key = first.lstrip("+-")
+    if key not in SORT_KEYS:
+        raise InvalidParameter(f"sortby takes one of {', '.join(sorted(SORT_KEYS))} "
+                           "(prefix - for descending)")
+    return ("-" if desc else "") + key
+
+
+def _and(*filters: cql.Filter | None) -> cql.Filter | None:
+    present = [f for f in filters if f is not None and f.sql != "true"]
+    if not present:
+        return None
+    params: dict = {}
+    for f in present:
+        params.update(f.params)
+    return cql.Filter(" AND ".join(f"({f.sql})" for f in present), params)
+
+
+@router.get("/collections/{collection_id}/items", summary="Features of a layer")
+def items(
+    request: Request, collection_id: str, conn: DbTx, catalog: Layers, settings: AppSettings,
+    bbox: str | None = Query(None, description="minx,miny,maxx,maxy in bbox-crs"),
+    bbox_crs: str | None = Query(None, alias="bbox-crs"),
+    datetime_: str | None = Query(None, alias="datetime"),
+    limit: int | None = Query(None, ge=1, description="page size"),
+    offset: int = Query(0, ge=0),
+    filter_: str | None = Query(None, alias="filter", description="CQL2 text or JSON"),
+    filter_lang: str | None = Query(None, alias="filter-lang"),
+    filter_crs: str | None = Query(None, alias="filter-crs"),
+    sortby: str | None = Query(None, description="code, name or category; - for descending"),
+    properties: str | None = Query(None, description="comma-separated property names"),
+    crs: str | None = Query(None, description="output CRS URI"),
+    f: str | None = Query(None, description="json or html"),
+) -> Response:
+    layer = catalog.get(collection_id)
+    limit = settings.default_limit if limit is None else limit
+    if limit > settings.max_limit:
+        raise InvalidParameter(f"limit is at most {settings.max_limit} (got {limit}); "
+                               "page with offset or the next link")
+    srid, lat_first, crs_uri = crslib.output(crs, settings.crs)
+    envelope = _bbox(bbox, bbox_crs, settings) if bbox else None
+    if layer.kind == "areas":
+        matched, returned, body = features.area_items(
+            conn, layer.level or "", (envelope.minx, envelope.miny, envelope.maxx,
+                                      envelope.maxy) if envelope else None,
+            limit, offset, srid=srid, lat_first=lat_first)
+        exact = True
+    else:
+        q = Search(area=envelope, categories=list(layer.categories), limit=limit,
+                   offset=offset, sort=_sort(sortby),
+                   filter=_and(cql.parse(filter_, filter_lang, filter_crs) if filter_ else None,
+                               _datetime(datetime_) if datetime_ else None))
+        c, order, params = search.page_sql(conn, q)
+        props = [p.strip() for p in properties.split(",")] if properties else None
+        returned, body = features.collection_items(
+            conn, c.source, c.where, order, params, properties=props, srid=srid,
+            lat_first=lat_first)
+        matched, exact = search.count(conn, q, exact_up_to=settings.exact_count_up_to)
+    return _page(request, settings, layer, body, returned, matched, exact, limit, offset,
+                 crs_uri, wants_html(request, f))
+
+
+def _page(request: Request, settings: AppSettings, layer: Layer, body: str, returned: int,
+          matched: int, exact: bool, limit: int, offset: int, crs_uri: str,
+          as_html: bool) -> Response:
+    path = f"/collections/{layer.id}/items"
+    keep = {k: v for k, v in request.query_params.items() if k not in ("offset", "f")}
+    links = [{"rel": "self", "type": GEOJSON,
+              "href": url(request, path, **keep, offset=offset or None)},
+             {"rel": "alternate", "type": "text/html",
+              "href": url(request, path, **keep, offset=offset or None, f="html")},
+             {"rel": "collection", "type": "application/json",
+              "href": url(request, f"/collections/{layer.id}")}]
+    if returned == limit and (not exact or offset + returned < matched):
+        links.append({"rel": "next", "type": GEOJSON,
+                      "href": url(request, path, **keep, offset=offset + limit)})
+    if offset > 0:
+        links.append({"rel": "prev", "type": GEOJSON,
+                      "href": url(request, path, **keep, offset=max(offset - limit, 0))})
+    headers = {"Content-Crs": f"<{crs_uri}>"}
+    if as_html:
+        feats = orjson.loads(body)
+        rows = [{"id": x["id"], **{k: v for k, v in x["properties"].items()
+                                   if k not in ("attributes",)}} for x in feats]
+        nav = "".join(f'<a href="{link["href"].replace("&", "&amp;")}">{link["rel"]}</a> '
+                      for link in links if link["rel"] in ("next", "prev"))
+        page = html.page(f"{layer.title}: {offset + 1}–{offset + returned}"
+                         + (f" of {matched}" if exact else ""),
+                         html.table(rows, links={"id": f"/collections/{layer.id}/items/"
+                                                       "{value}?f=html"}) + f"<p>{nav}</p>",
+                         json_link=url(request, path, **keep, offset=offset or None))
+        return cached(request, page, "text/html; charset=utf-8", settings.cache_max_age,
+                      headers)
+    head = {"type": "FeatureCollection", "numberReturned": returned,
+            "timeStamp": datetime.now().astimezone().isoformat(timespec="seconds"),
+            "links": links}
+    if exact:
+        head["numberMatched"] = matched
+    doc = orjson.dumps(head)[:-1] + b',"features":' + body.encode() + b"}"
+    return cached(request, doc, GEOJSON, settings.cache_max_age, headers)
+
+
+@router.get("/collections/{collection_id}/items/{feature_id}", summary="One feature")
+def item(request: Request, collection_id: str, feature_id: str, conn: DbTx, catalog: Layers,
+         settings: AppSettings, crs: str | None = Query(None),
+         f: str | None = Query(None, description="json or html")) -> Response:
+    layer = catalog.get(collection_id)
+    srid, lat_first, crs_uri = crslib.output(crs, settings.crs)
+    if layer.kind == "areas":
+        raise NotFound("areas are served at /areas/{code}")
+    q = Search(categories=list(layer.categories), statuses=list(search.ALL_STATUSES), limit=1,
+               filter=cql.Filter("e.code = :fid", {"fid": feature_id}))
+    c, order, params = search.page_sql(conn, q)
+    returned, body = features.collection_items(conn, c.source, c.where, order, params,
+                                               properties=None, srid=srid,
+                                               lat_first=lat_first)
+    if not returned:
+        raise NotFound(f"collection {layer.id} has no feature {feature_id}")
+    feature = orjson.loads(body)[0]
+    feature["links"] = [
+        {"rel": "self", "type": GEOJSON,
+         "href": url(request, f"/collections/{layer.id}/items/{feature_id}")},
+        {"rel": "collection", "type": "application/json",
+         "href": url(request, f"/collections/{layer.id}")},
+        {"rel": "describedby", "type": GEOJSON, "href": url(request, f"/entities/{feature_id}")},
+    ]
+    headers = {"Content-Crs": f"<{crs_uri}>",
+               "ETag": f'"{feature_id}-{feature["properties"]["version"]}"'}
+    if wants_html(request, f):
+        props = {k: v for k, v in feature["properties"].items() if k != "attributes"}
+        props.update(feature["properties"].get("attributes") or {})
+        page = html.page(f"{feature_id}", html.dl(props),
+                         json_link=url(request, f"/collections/{layer.id}/items/{feature_id}"))
+        return cached(request, page, "text/html; charset=utf-8", settings.cache_max_age,
+                      {"Content-Crs": headers["Content-Crs"]})
+    return cached(request, orjson.dumps(feature), GEOJSON, settings.cache_max_age, headers)
