@@ -11,7 +11,17 @@ from sqlalchemy.exc import OperationalError
 
 from api.errors import register_error_handlers
 from api.middleware import add_middleware
-from api.routes import collections, entities, health, items, landing
+from api.routes import (
+    collections,
+    entities,
+    health,
+    items,
+    landing,
+    lifecycle,
+    lookup,
+    spatial,
+    writes,
+)
 from registry import dictionary, layers
 from registry.db import make_engine
 from registry.settings import Settings
@@ -49,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     register_error_handlers(app)
     add_middleware(app, settings)
-    for module in (landing, collections, items, health, entities):
+    for module in (landing, collections, items, writes, health, lifecycle, lookup, spatial,
+                   entities):
         app.include_router(module.router)
     return app

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 from registry.dictionary import Dictionary
 from registry.layers import Catalog
@@ -47,3 +47,12 @@ def get_catalog(request: Request) -> Catalog:
 
 
 Layers = Annotated[Catalog, Depends(get_catalog)]
+
+
+def get_engine(request: Request) -> Engine:
+    return request.app.state.engine
+
+
+#: For writes: the route opens its own transaction (`with engine.begin() as conn`), so the
+#: commit happens before the response is sent.
+DbEngine = Annotated[Engine, Depends(get_engine)]

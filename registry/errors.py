@@ -64,6 +64,12 @@ class VersionConflict(CitytwinError):
     status, code = 409, "version_conflict"
 
 
+class PreconditionFailed(CitytwinError):
+    """If-Match named a version that is no longer the current one."""
+
+    status, code = 412, "precondition_failed"
+
+
 class DuplicateSourceId(CitytwinError):
     status, code = 409, "duplicate_source_id"
 

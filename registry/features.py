@@ -13,7 +13,7 @@ _AREA = "CASE WHEN {a}.code IS NULL THEN NULL ELSE json_build_object('code', {a}
         "'name', {a}.name) END"
 
 _FEATURE = text(f"""
-    SELECT e.status, json_build_object(
+    SELECT e.status, e.version, json_build_object(
         'type', 'Feature',
         'id', e.code,
         'geometry', ST_AsGeoJSON(e.geom, 9, 0)::json,
@@ -54,6 +54,7 @@ _FEATURE = text(f"""
 @dataclass
 class Feature:
     status: str
+    version: int
     json: str
 
 
@@ -61,7 +62,7 @@ def entity_feature(conn: Connection, code: str) -> Feature:
     row = conn.execute(_FEATURE, {"code": code}).first()
     if row is None:
         raise NotFound(f"no entity has the code {code}")
-    return Feature(row.status, row.feature)
+    return Feature(row.status, row.version, row.feature)
 
 
 #: Feature properties of collection items → SQL. The `properties` parameter picks among them.
