@@ -8,14 +8,22 @@ PY     := $(VENV)/bin/python
 CT     := $(VENV)/bin/citytwin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test setup db lint bench clean
+.PHONY: run test setup db tools lint bench clean
 
 run: db
 	$(CT) sample load
 	$(CT) serve
 
-test: db
+test: db tools
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# GDAL's command-line tools: the tests drive the API with ogrinfo / ogr2ogr as QGIS would.
+tools:
+	@command -v ogrinfo >/dev/null || { \
+	  [ "$$(id -u)" = 0 ] || { echo "install gdal-bin (apt-get install gdal-bin)"; exit 1; }; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -q --no-install-recommends gdal-bin >/dev/null 2>&1 || \
+	  { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends gdal-bin >/dev/null; }; }
 
 setup: $(STAMP)
 

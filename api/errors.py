@@ -10,7 +10,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from starlette.exceptions import HTTPException
 
 from registry.errors import CitytwinError
@@ -63,6 +63,9 @@ async def _http(request: Request, exc: Exception) -> Response:
 
 async def _database(request: Request, exc: Exception) -> Response:
     log.error("database error on %s %s: %s", request.method, request.url.path, exc)
+    if isinstance(exc, DataError):  # a value the database cannot hold: the request's fault
+        return problem(400, "invalid_value", "a value in the request cannot be stored or "
+                       "compared (a NUL character, or a number or date out of range)")
     if isinstance(exc, OperationalError):
         return problem(503, "database_unavailable", "the database is not reachable; retry later")
     return problem(500, "internal_error", "the request failed inside the server; it was logged")

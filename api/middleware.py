@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 
+from api.errors import problem
 from registry.settings import Settings
 
 log = logging.getLogger("citytwin.access")
@@ -27,7 +28,11 @@ def add_middleware(app: FastAPI, settings: Settings) -> None:
     async def request_id(request: Request, call_next):  # noqa: ANN001, ANN202
         rid = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
         start = time.perf_counter()
-        response = await call_next(request)
+        if "\x00" in request.url.path or "%00" in request.url.query:
+            response = problem(400, "invalid_parameter",
+                               "the URL contains a NUL character; remove it")
+        else:
+            response = await call_next(request)
         response.headers["X-Request-ID"] = rid
         log.info("%s %s %s %d %.1fms", rid, request.method, request.url.path,
                  response.status_code, (time.perf_counter() - start) * 1000)

@@ -11,6 +11,9 @@ from fastapi.responses import Response
 from registry.errors import InvalidParameter
 
 FORMATS = ("json", "html")
+BIGINT_MAX = 2**63 - 1
+#: Offset paging past this is what keyset paging (or the change feed) is for.
+MAX_OFFSET = 10_000_000
 
 
 def wants_html(request: Request, f: str | None) -> bool:

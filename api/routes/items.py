@@ -11,7 +11,7 @@ from fastapi.responses import Response
 
 from api import html
 from api.deps import AppSettings, DbTx, Layers
-from api.negotiate import cached, url, wants_html
+from api.negotiate import MAX_OFFSET, cached, url, wants_html
 from registry import cql, features, search
 from registry.errors import InvalidParameter, NotFound
 from registry.layers import Layer
@@ -79,7 +79,7 @@ def items(
     bbox_crs: str | None = Query(None, alias="bbox-crs"),
     datetime_: str | None = Query(None, alias="datetime"),
     limit: int | None = Query(None, ge=1, description="page size"),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
     filter_: str | None = Query(None, alias="filter", description="CQL2 text or JSON"),
     filter_lang: str | None = Query(None, alias="filter-lang"),
     filter_crs: str | None = Query(None, alias="filter-crs"),

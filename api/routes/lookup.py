@@ -6,12 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import text
 
 from api.deps import AppSettings, Db, Dict
-from api.negotiate import cached, url
+from api.negotiate import BIGINT_MAX, cached, url
 from registry import codes, crosswalk, reads
 from registry.errors import InvalidCode, NotFound
 
@@ -64,7 +64,7 @@ def categories(request: Request, dictionary: Dict, settings: AppSettings) -> Res
 
 
 @router.get("/changes", summary="Change feed: versions written after a sequence number")
-def changes(request: Request, conn: Db, since: int = Query(0, ge=0),
+def changes(request: Request, conn: Db, since: int = Query(0, ge=0, le=BIGINT_MAX),
             limit: int = Query(1000, ge=1, le=10_000)) -> Response:
     rows = conn.execute(text(
         """SELECT seq, code, version, change, changed, status, valid_from, recorded_at, actor,
@@ -86,7 +86,7 @@ def imports(conn: Db, limit: int = Query(100, ge=1, le=1000)) -> Response:
 
 
 @router.get("/imports/{batch_id}", summary="One import batch and its changelog")
-def import_batch(batch_id: int, conn: Db) -> Response:
+def import_batch(conn: Db, batch_id: int = Path(ge=1, le=BIGINT_MAX)) -> Response:
     row = conn.execute(text("SELECT * FROM import_batch WHERE id = :id"),
                        {"id": batch_id}).first()
     if row is None:

@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from sqlalchemy import text
 
 from api.deps import AppSettings, DbTx, Dict, Layers
-from api.negotiate import cached, url
+from api.negotiate import MAX_OFFSET, cached, url
 from registry import aggregate, areas, codes, features, search
 from registry.errors import InvalidParameter, NotFound
 from registry.search import Query as Search
@@ -65,7 +65,7 @@ def one_area(request: Request, code: str, conn: DbTx, settings: AppSettings) -> 
 @router.get("/areas/{code}/entities", summary="Entities placed in an admin area")
 def area_entities(request: Request, code: str, conn: DbTx, settings: AppSettings,
                   category: str | None = None, limit: int = Query(100, ge=1, le=10_000),
-                  offset: int = Query(0, ge=0)) -> Response:
+                  offset: int = Query(0, ge=0, le=MAX_OFFSET)) -> Response:
     q = Search(area=area.admin(code), categories=_categories(category), limit=limit,
                offset=offset)
     return _collection(request, conn, q, settings)
@@ -75,7 +75,7 @@ def area_entities(request: Request, code: str, conn: DbTx, settings: AppSettings
 def cell_entities(request: Request, cell: str, conn: DbTx, settings: AppSettings,
                   k: int = Query(0, ge=0, le=50), category: str | None = None,
                   limit: int = Query(100, ge=1, le=10_000),
-                  offset: int = Query(0, ge=0)) -> Response:
+                  offset: int = Query(0, ge=0, le=MAX_OFFSET)) -> Response:
     cells = area.cells([cell], k, max_cells=settings.max_cells)
     q = Search(area=cells, categories=_categories(category), limit=limit, offset=offset)
     return _collection(request, conn, q, settings)
