@@ -104,3 +104,25 @@ def test_an_unreachable_database_is_503_not_500():
             r = c.get(path)
             assert r.status_code == 503, r.text
             assert r.json()["code"] == "database_unavailable"
+
+
+def test_every_response_carries_a_request_id(client):
+    r = client.get("/health", headers={"X-Request-ID": "abc123"})
+    assert r.headers["x-request-id"] == "abc123"
+    assert len(client.get("/health").headers["x-request-id"]) == 16
+    nul = client.get("/entities/1?x=%00")
+    assert nul.status_code == 400 and nul.headers["x-request-id"]
+
+
+def test_large_responses_are_gzipped(client):
+    r = client.get("/api", headers={"Accept-Encoding": "gzip"})
+    assert r.headers.get("content-encoding") == "gzip"
+
+
+def test_cors_only_for_configured_origins(settings, district):
+    allowed = settings.model_copy(update={"cors_origins": ["https://cim.example.gov.cn"]})
+    with TestClient(create_app(allowed)) as c:
+        ok = c.get("/health", headers={"Origin": "https://cim.example.gov.cn"})
+        other = c.get("/health", headers={"Origin": "https://evil.example"})
+    assert ok.headers["access-control-allow-origin"] == "https://cim.example.gov.cn"
+    assert "access-control-allow-origin" not in other.headers
