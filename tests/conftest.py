@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from registry import areas, cluster, migrate
 from registry.db import database_url, make_engine
 from registry.settings import Settings
+from sample_gis import builtin
 
 TEST_DB = "citytwin_test"
 COUNTY = "440311"
@@ -49,12 +50,23 @@ def engine(settings: Settings) -> Iterator[Engine]:
     eng.dispose()
 
 
+def empty(conn) -> None:  # noqa: ANN001 - a SQLAlchemy connection
+    """Remove entities, areas, batches and counters (the dictionary stays)."""
+    conn.execute(text("TRUNCATE lineage, crosswalk, entity_cover, entity_version, entity, "
+                      "serial_counter, admin_area, import_batch RESTART IDENTITY CASCADE"))
+
+
+def load_builtin_sample(engine: Engine, n: int = 600) -> None:
+    with engine.begin() as conn:
+        empty(conn)
+        builtin.load(conn, n=n)
+
+
 @pytest.fixture
 def db(engine: Engine) -> Engine:
     """The test database with no entities, areas, batches or counters (dictionary kept)."""
     with engine.begin() as conn:
-        conn.execute(text("TRUNCATE lineage, crosswalk, entity_version, entity, serial_counter, "
-                          "admin_area, import_batch RESTART IDENTITY CASCADE"))
+        empty(conn)
     return engine
 
 

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from sample_gis import builtin
+from tests.conftest import load_builtin_sample
 
 
 def _free_port() -> int:
@@ -26,10 +26,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(engine, settings):
-    with engine.begin() as conn:
-        conn.execute(text("TRUNCATE lineage, crosswalk, entity_version, entity, serial_counter, "
-                          "admin_area RESTART IDENTITY CASCADE"))
-        builtin.load(conn, n=600)
+    load_builtin_sample(engine)
     port = _free_port()
     env = {**os.environ, "CITYTWIN_DATABASE_URL": settings.database_url}
     proc = subprocess.Popen(

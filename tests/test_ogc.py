@@ -7,15 +7,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from api.app import create_app
-from sample_gis import builtin
+from tests.conftest import load_builtin_sample
 
 
 @pytest.fixture(scope="module")
 def client(engine, settings):
-    with engine.begin() as conn:
-        conn.execute(text("TRUNCATE lineage, crosswalk, entity_version, entity, serial_counter, "
-                          "admin_area RESTART IDENTITY CASCADE"))
-        builtin.load(conn, n=600)
+    load_builtin_sample(engine)
     with TestClient(create_app(settings)) as c:
         yield c
 

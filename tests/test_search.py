@@ -17,7 +17,7 @@ from registry.search import Query
 from spatial import area as A
 from spatial import h3
 from spatial.errors import SpatialError
-from tests.conftest import COUNTY, square
+from tests.conftest import COUNTY, empty, square
 
 GEOD = Geod(ellps="GRS80")
 N = 3000
@@ -42,8 +42,7 @@ def data(engine):
         x, y = rng.uniform(113.80, 113.99), rng.uniform(22.70, 22.79)
         items.append(NewEntity("0150", LineString([(x, y), (x + 0.01, y + 0.004)])))
     with engine.begin() as conn:
-        conn.execute(text("TRUNCATE lineage, crosswalk, entity_version, entity, serial_counter, "
-                          "admin_area RESTART IDENTITY CASCADE"))
+        empty(conn)
         areas.upsert(conn, [
             areas.Area("440311", "district", "光明区", square(113.80, 22.70, 114.00, 22.80)),
             areas.Area("440311001", "street", "光明街道", square(113.80, 22.70, 113.90, 22.80),
