@@ -91,11 +91,11 @@ def test_owslib_reads_collections_bbox_and_cql2(server, engine):
     assert damaged["numberReturned"] == count(engine, "condition = 'lost'") > 0
 
 
-def test_schemathesis_finds_no_server_error_and_no_schema_mismatch(server):
+def test_schemathesis_finds_no_server_error_and_no_schema_mismatch(server, tmp_path):
     cli = shutil.which("schemathesis", path=os.path.dirname(sys.executable))
     out = subprocess.run(
         [cli, "run", f"{server}/api", "--checks",
          "not_a_server_error,response_schema_conformance", "--max-examples", "25",
          "--seed", "2214", "--no-color"],
-        capture_output=True, text=True, timeout=600)
+        capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert out.returncode == 0, out.stdout[-4000:]
