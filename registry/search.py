@@ -266,3 +266,14 @@ def nearest(conn: Connection, lon: float, lat: float, k: int = 5,
              "ORDER BY d, e.code LIMIT :k"), {**c.params, "k": k},
     )
     return [(r.code, float(r.d)) for r in rows]
+
+
+def ring(conn: Connection, code: str, k: int = 1, res: int = 9) -> areas.Cells:
+    """The k-ring of res-`res` cells around an entity's cell: "what is around this one"."""
+    value = conn.execute(text("SELECT h3 FROM entity WHERE code = :c"), {"c": code}).scalar()
+    if value is None:
+        raise NotFound(f"no entity has the code {code}")
+    if not 0 <= res <= h3.FINE_RES:
+        raise InvalidParameter(f"res must be 0..{h3.FINE_RES}")
+    parent = h3.to_str(h3.parent(value, res))
+    return areas.cells([parent], k)

@@ -32,6 +32,10 @@ def parse(text: str) -> int:
     return h3.str_to_int(cleaned)
 
 
+def parent(value: int, res: int) -> int:
+    return h3.str_to_int(h3.cell_to_parent(h3.int_to_str(value), res))
+
+
 def resolution(value: int) -> int:
     return h3.get_resolution(h3.int_to_str(value))
 

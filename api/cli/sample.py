@@ -1,10 +1,13 @@
-"""`citytwin sample load`: the built-in sample district for the demo."""
+"""`citytwin sample load`: the built-in sample district for the demo; `citytwin sample
+generate`: the full sample district's files (departments' deliveries, two editions)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
-from api.cli.common import console, domain_errors, engine, settings
+from api.cli.common import console, domain_errors, engine, err, settings
 from sample_gis import builtin
 
 app = typer.Typer(help="Sample data for the demo and the tests.", no_args_is_help=True)
@@ -18,3 +21,41 @@ def load(n: int = typer.Option(600, min=1, help="How many entities."),
     with domain_errors(), engine(s).begin() as conn:
         added = builtin.load(conn, county=s.county, n=n, seed=seed)
     console.print(f"sample: {added} entities added" if added else "sample already loaded")
+
+
+@app.command()
+def generate(
+    scale: float = typer.Option(1.0, min=0.001, max=100.0,
+                                help="Size: 1 is about 300,000 entities, 10 about 3 million."),
+    seed: int = typer.Option(7, help="Random seed: the same seed gives the same files."),
+    out: Path | None = typer.Option(None, help="Folder to write to (default: "
+                                    ".citytwin/sample/scale-<s>-seed-<n>/)."),
+    force: bool = typer.Option(False, "--force", help="Regenerate even if the folder holds "
+                               "a complete sample of this scale and seed."),
+) -> None:
+    """Generate the sample district's files (no database needed): each department's
+    deliveries with their faults, a second monthly edition, admin areas, truth, manifest."""
+    # Imported here: it pulls in GDAL, and the other commands should start fast.
+    from sample_gis.generate import default_out
+    from sample_gis.generate import generate as make
+
+    steps: list[str] = []  # stays empty when the cached sample is returned
+
+    def log(msg: str) -> None:
+        steps.append(msg)
+        console.print(f"  {msg}")
+
+    try:
+        m = make(out or default_out(scale, seed), scale=scale, seed=seed, force=force, log=log)
+    except (OSError, ValueError) as e:
+        err.print(f"[bold red]error:[/] {e}")
+        raise typer.Exit(1) from None
+    c = m.counts
+    faults = ", ".join(f"{k.replace('_', ' ')} {v['count']:,}" for k, v in m["faults"].items())
+    console.print(f"sample {'' if steps else '(cached) '}in {m.root}")
+    console.print(f"  entities: {c['entities']['v1']:,} (v1), {c['entities']['v2']:,} (v2) "
+                  f"in {c['categories']} categories from {c['sources']} sources")
+    console.print(f"  records: {c['records']['v1']:,} (v1) in {len(m['files']['v1'])} "
+                  f"files; areas: {c['areas']}")
+    console.print(f"  faults: {faults}")
+    console.print(f"  manifest hash {m.hash}")

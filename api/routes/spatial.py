@@ -81,6 +81,17 @@ def cell_entities(request: Request, cell: str, conn: DbTx, settings: AppSettings
     return _collection(request, conn, q, settings)
 
 
+@router.get("/entities/{code}/ring", summary="Entities in the k-ring of cells around one")
+def ring(request: Request, code: str, conn: DbTx, dictionary: Dict, settings: AppSettings,
+         k: int = Query(1, ge=0, le=20), res: int = Query(9, ge=0, le=12),
+         category: str | None = None, limit: int = Query(100, ge=1, le=10_000),
+         offset: int = Query(0, ge=0, le=MAX_OFFSET)) -> Response:
+    code = str(codes.validate(code, dictionary))
+    q = Search(area=search.ring(conn, code, k, res), categories=_categories(category),
+               limit=limit, offset=offset)
+    return _collection(request, conn, q, settings)
+
+
 @router.get("/entities/{code}/nearby", summary="The k entities nearest to an entity")
 def nearby(request: Request, code: str, conn: DbTx, dictionary: Dict, settings: AppSettings,
            k: int = Query(5, ge=1, le=100), category: str | None = None) -> Response:
