@@ -68,7 +68,7 @@ def test_areas_cells_nearby_and_aggregates(client, district):
     in_cell = client.get(f"/h3/{cell}/entities").json()
     assert codes[0] in [f["id"] for f in in_cell["features"]]
     assert client.get("/h3/zzz/entities").status_code == 400
-    around = client.get(f"/entities/{codes[0]}/ring?k=1&res=9").json()
+    around = client.get(f"/entities/{codes[0]}/ring?k=1&res=8").json()
     assert set(codes) <= {f["id"] for f in around["features"]}
     near = client.get(f"/entities/{codes[0]}/nearby?k=2").json()["nearest"]
     assert [n["code"] for n in near] == codes[1:3]
