@@ -20,11 +20,13 @@ from api.routes import (
     lifecycle,
     lookup,
     spatial,
+    tiles,
     writes,
 )
 from registry import dictionary, layers
 from registry.db import make_engine
 from registry.settings import Settings
+from tiles.service import TileService
 
 log = logging.getLogger("citytwin.api")
 
@@ -44,6 +46,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.warning("database unreachable at start-up (%s); using the seed dictionary", e)
             app.state.dictionary = dictionary.load_seed()
         app.state.catalog = layers.load(app.state.dictionary)
+        app.state.tiles = TileService(app.state.catalog, budget=settings.tile_budget,
+                                      cache_tiles=settings.tile_cache_size,
+                                      check_every=settings.tile_check_every)
         try:
             yield
         finally:
@@ -60,6 +65,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     register_error_handlers(app)
     add_middleware(app, settings)
     for module in (landing, collections, items, writes, health, lifecycle, lookup, spatial,
-                   entities):
+                   entities, tiles):
         app.include_router(module.router)
     return app

@@ -62,7 +62,9 @@ def create(request: Request, collection_id: str, body: Feature, engine: DbEngine
     with engine.begin() as conn:
         code = entities.register(conn, item, county=settings.county, actor=writer,
                                  reason="created through the API")
-        return _feature_response(request, layer, conn, code, 201)
+        response = _feature_response(request, layer, conn, code, 201)
+    request.app.state.tiles.changed()
+    return response
 
 
 def _edit(request: Request, collection_id: str, feature_id: str, body: Feature | PatchFeature,
@@ -81,7 +83,9 @@ def _edit(request: Request, collection_id: str, feature_id: str, body: Feature |
                             expected_version=expected, reason="edited through the API")
         except VersionConflict as e:
             raise PreconditionFailed(e.message, **e.detail) from None
-        return _feature_response(request, layer, conn, feature_id, 200)
+        response = _feature_response(request, layer, conn, feature_id, 200)
+    request.app.state.tiles.changed()
+    return response
 
 
 @router.put("/collections/{collection_id}/items/{feature_id}", summary="Replace an entity")
@@ -102,7 +106,8 @@ def patch(request: Request, collection_id: str, feature_id: str, body: PatchFeat
 
 @router.delete("/collections/{collection_id}/items/{feature_id}", status_code=204,
                summary="Retire an entity (its code stays taken)")
-def delete(collection_id: str, feature_id: str, engine: DbEngine, catalog: Layers,
+def delete(request: Request, collection_id: str, feature_id: str, engine: DbEngine,
+           catalog: Layers,
            dictionary: Dict, writer: Writer, if_match: str | None = Header(None)) -> Response:
     layer = catalog.get(collection_id)
     _check_layer(layer, codes.validate(feature_id, dictionary).category)
@@ -113,5 +118,6 @@ def delete(collection_id: str, feature_id: str, engine: DbEngine, catalog: Layer
                                 expected_version=expected, reason="deleted through the API")
         except VersionConflict as e:
             raise PreconditionFailed(e.message, **e.detail) from None
+    request.app.state.tiles.changed()
     return Response(status_code=204)
 
