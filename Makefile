@@ -17,24 +17,17 @@ run: db
 test: db tools
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# GDAL's command-line tools: the tests drive the API with ogrinfo / ogr2ogr as QGIS would.
+# Tools the tests drive as users would: GDAL's ogrinfo / ogr2ogr (the path QGIS takes) and
+# Debian's Chromium (the map and the inspector's page, through Playwright).
+TOOLS := ogrinfo:gdal-bin chromium:chromium
 tools:
-	@command -v ogrinfo >/dev/null || { \
-	  [ "$$(id -u)" = 0 ] || { echo "install gdal-bin (apt-get install gdal-bin)"; exit 1; }; \
-	  export DEBIAN_FRONTEND=noninteractive; \
-	  apt-get install -y -q --no-install-recommends gdal-bin >/dev/null 2>&1 || \
-	  { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends gdal-bin >/dev/null; }; }
-
-setup: $(STAMP)
-
-$(STAMP): pyproject.toml
-	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
-	rm -f $(VENV)/.installed-*; touch $@
-
-db: setup
-	$(CT) db up
-	$(CT) db migrate
+	@missing=""; for t in $(TOOLS); do command -v $${t%%:*} >/dev/null || missing="$$missing $${t#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  [ "$$(id -u)" = 0 ] || { echo "please install:$$missing"; exit 1; }; \
+	  echo "installing$$missing ..."; export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -q --no-install-recommends $$missing >/dev/null 2>&1 || \
+	  { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $$missing >/dev/null; }; \
+	fi
 
 lint: setup
 	$(VENV)/bin/ruff check .

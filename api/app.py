@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError
 
 from api.errors import register_error_handlers
@@ -19,6 +21,7 @@ from api.routes import (
     landing,
     lifecycle,
     lookup,
+    pages,
     spatial,
     tiles,
     writes,
@@ -64,7 +67,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     register_error_handlers(app)
     add_middleware(app, settings)
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     for module in (landing, collections, items, writes, health, lifecycle, lookup, spatial,
-                   entities, tiles):
+                   entities, tiles, pages):
         app.include_router(module.router)
     return app

@@ -26,6 +26,7 @@ class Layer:
     kind: str = "entities"  # or "areas"
     categories: tuple[str, ...] = ()  # 小类 or 大类; empty: all
     level: str | None = None  # for kind "areas"
+    department: str = ""  # the group the map's panel shows it under
     style: dict[str, Any] = field(default_factory=dict)
 
 
@@ -53,6 +54,7 @@ def load(dictionary: Dictionary, path: Path = CATALOG) -> Catalog:
             id=raw["id"], title=raw["title"], title_en=raw.get("title_en", raw["title"]),
             description=raw.get("description", ""), kind=raw.get("kind", "entities"),
             categories=tuple(raw.get("categories", ())), level=raw.get("level"),
+            department=raw.get("department", ""),
             style=dict(raw.get("style", {})),
         )
         if layer.id in layers or not layer.id.replace("-", "").replace("_", "").isalnum():

@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     pool_overflow: int = Field(8, ge=0, le=200)
     #: Bearer token that write endpoints require. Never committed: set it in the environment.
     write_token: str | None = None
+    #: The address people reach the API at (printed in QR tags and links that leave the
+    #: server, e.g. https://citytwin.gm.sz.gov.cn).
+    public_url: str = "http://127.0.0.1:8000"
     host: str = "127.0.0.1"
     http_port: int = Field(8000, ge=1, le=65535)
     #: Paging of OGC items: the default and the largest `limit` (a larger one is a 400).
@@ -43,6 +46,13 @@ class Settings(BaseSettings):
     cors_origins: list[str] = []
     #: Seconds clients and proxies may cache read responses.
     cache_max_age: int = Field(60, ge=0)
+    #: Features a raw tile may hold before it degrades to H3 hexagon counts (never truncated).
+    tile_budget: int = Field(25_000, ge=100)
+    #: Tiles kept in the in-process cache.
+    tile_cache_size: int = Field(20_000, ge=0)
+    #: Seconds between looks at the change feed for tiles to invalidate (writes through this
+    #: process look at once).
+    tile_check_every: float = Field(0.5, ge=0)
 
 
 def get_settings(**overrides: object) -> Settings:

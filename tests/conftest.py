@@ -3,9 +3,15 @@ cluster (or on CITYTWIN_DATABASE_URL's server; CITYTWIN_TEST_DATABASE_URL names 
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
@@ -96,3 +102,30 @@ def district(db: Engine) -> Engine:
 
 def point(x: float = 113.85, y: float = 22.75) -> dict:
     return {"type": "Point", "coordinates": [x, y]}
+
+
+@contextlib.contextmanager
+def api_server(settings: Settings) -> Iterator[str]:
+    """The API in its own process on a free 127.0.0.1 port, as a user runs it; stopped after."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "CITYTWIN_DATABASE_URL": settings.database_url or ""}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host",
+         "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(150):
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("the API did not start: " + proc.stderr.read().decode()[-2000:])
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -6,47 +6,20 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 
-import httpx
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import load_builtin_sample
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.conftest import api_server, load_builtin_sample
 
 
 @pytest.fixture(scope="module")
 def server(engine, settings):
     load_builtin_sample(engine)
-    port = _free_port()
-    env = {**os.environ, "CITYTWIN_DATABASE_URL": settings.database_url}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host",
-         "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("the API did not start: " + proc.stderr.read().decode()[-2000:])
+    with api_server(settings) as base:
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def count(engine, where: str) -> int:

@@ -16,6 +16,7 @@ from tiles.cache import TileCache
 from tiles.sources import TileSource, build
 
 MAP = "map"  # the composite of every layer the style draws
+DENSITY = "-density"  # suffix: a layer's H3 hexagon counts at every zoom
 
 
 @dataclass(frozen=True)
@@ -38,17 +39,23 @@ class TileService:
         return list(self.sources)
 
     def get(self, conn: Connection, layer_id: str, z: int, x: int, y: int) -> Served:
-        if layer_id != MAP and layer_id not in self.sources:
+        base = layer_id.removesuffix(DENSITY)
+        if layer_id != MAP and (base not in self.sources
+                                or (base != layer_id and self.sources[base].hex_sql is None)):
             raise NotFound(f"no tile layer {layer_id!r}; the layers are "
-                           f"{', '.join([MAP, *self.sources])}")
+                           f"{', '.join([MAP, *self.sources])}, and LAYER{DENSITY} for the "
+                           "hexagon counts of an entity layer")
         grid.check(z, x, y)
         self.cache.sync(conn)
         key = (layer_id, z, x, y)
         hit = self.cache.get(key)
         if hit is not None:
             return replace(hit, cached=True)
-        ids = self.map_layers if layer_id == MAP else [layer_id]
-        tiles = [self.sources[i].tile(conn, z, x, y) for i in ids]
+        if base != layer_id:
+            tiles = [self.sources[base].hexagons(conn, z, x, y)]
+        else:
+            ids = self.map_layers if layer_id == MAP else [layer_id]
+            tiles = [self.sources[i].tile(conn, z, x, y) for i in ids]
         data = b"".join(t.data for t in tiles)  # MVT layers concatenate into one tile
         served = Served(gzip.compress(data, compresslevel=6, mtime=0),
                         any(t.aggregated for t in tiles), not data,

@@ -50,9 +50,17 @@ def style(base: str, catalog: Catalog, lang: str = "zh") -> dict[str, Any]:
                                      "circle-radius": layer.style.get("radius", 3),
                                      "circle-stroke-color": "#ffffff",
                                      "circle-stroke-width": 0.5}})
+    layers.append({  # the H3 density overlay, off until the page's toggle turns it on
+        "id": "density", "type": "fill", "source": "density", "source-layer": "entities",
+        "layout": {"visibility": "none"}, "metadata": {"citytwin:kind": "density-overlay"},
+        "paint": {"fill-color": ["interpolate", ["linear"], ["get", "count"],
+                                 1, "#ffffcc", 20, "#fd8d3c", 200, "#bd0026"],
+                  "fill-opacity": 0.6, "fill-outline-color": "#ffffff"}})
     return {
         "version": 8, "name": "citytwin 一张图",
         "metadata": {"citytwin:lang": lang},
-        "sources": {"citytwin": {"type": "vector", "url": f"{base}/tiles.json"}},
+        "sources": {"citytwin": {"type": "vector", "url": f"{base}/tiles.json"},
+                    "density": {"type": "vector", "minzoom": 0, "maxzoom": grid.MAX_ZOOM,
+                                "tiles": [f"{base}/tiles/entities-density/{{z}}/{{x}}/{{y}}.mvt"]}},
         "layers": layers,
     }

@@ -51,6 +51,7 @@ def collection_doc(request: Request, layer: Layer, bbox: list[float],
         "citytwin:categories": list(layer.categories),
         "citytwin:title_en": layer.title_en,
         "citytwin:style": layer.style,
+        "citytwin:department": layer.department,
     }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
@@ -11,6 +13,7 @@ from api.deps import AppSettings
 from api.negotiate import cached, url, wants_html
 
 router = APIRouter(tags=["OGC API - Features"])
+MAP_PAGE = Path(__file__).parent.parent / "static" / "map.html"
 
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
@@ -54,6 +57,9 @@ def landing(request: Request, settings: AppSettings,
     ]
     doc = {"title": "citytwin", "description": "City digital-twin entity registry: unified "
            "codes, the layers of one map (一张图), H3.", "links": links}
+    if f is None and wants_html(request, None):  # a browser: the map
+        return cached(request, MAP_PAGE.read_bytes(), "text/html; charset=utf-8",
+                      settings.cache_max_age)
     if wants_html(request, f):
         body = html.table([{"title": link["title"], "href": link["href"]} for link in links],
                           links={"href": "{value}"})
