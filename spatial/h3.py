@@ -68,6 +68,17 @@ def sql_parent(column: str, res: int) -> str:
     return f"(({column} & {~(15 << 52)}) | {res << 52} | {low})"
 
 
+def sql_parent_bound(column: str) -> str:
+    """`sql_parent` with the resolution bound at run time: bind `parent_params(res)`."""
+    return f"(({column} & {~(15 << 52)}) | :resbits | :low)"
+
+
+def parent_params(res: int) -> dict[str, int]:
+    if not 0 <= res <= FINE_RES:
+        raise SpatialError(f"H3 resolution must be 0..{FINE_RES}")
+    return {"resbits": res << 52, "low": (1 << (_DIGIT_BITS * (_MAX_RES - res))) - 1}
+
+
 def compact_ranges(cells: list[int] | tuple[int, ...], res: int = FINE_RES
                    ) -> tuple[list[int], list[int]]:
     """Disjoint [lo, hi] ranges of stored cells covering `cells` (descendants of a listed
