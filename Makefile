@@ -17,6 +17,17 @@ run: db
 test: db tools
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	rm -f $(VENV)/.installed-*; touch $@
+
+db: setup
+	$(CT) db up
+	$(CT) db migrate
+
 # Tools the tests drive as users would: GDAL's ogrinfo / ogr2ogr (the path QGIS takes) and
 # Debian's Chromium (the map and the inspector's page, through Playwright).
 TOOLS := ogrinfo:gdal-bin chromium:chromium

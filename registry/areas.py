@@ -83,3 +83,13 @@ def names(conn: Connection, codes: list[str | None]) -> dict[str, str]:
         {"c": wanted},
     )
     return {r.code: r.name for r in rows}
+
+
+def extent(conn: Connection) -> list[float]:
+    """[minx, miny, maxx, maxy] of the district (or of the streets), lon/lat."""
+    row = conn.execute(text(
+        "SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b) FROM ("
+        " SELECT coalesce((SELECT ST_Extent(geom) FROM admin_area WHERE level = 'district'),"
+        "  (SELECT ST_Extent(geom) FROM admin_area WHERE level = 'street'),"
+        "  ST_MakeEnvelope(-180, -85, 180, 85)) AS b) s")).one()
+    return [round(v, 6) for v in row]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from api.cli import code, db, entity, sample, serve
+from api.cli import code, db, entity, qr, sample, serve, tiles
 
 app = typer.Typer(
     name="citytwin",
@@ -17,6 +17,8 @@ app.add_typer(code.app, name="code")
 app.add_typer(entity.app, name="entity")
 app.add_typer(code.category_app, name="category")
 app.add_typer(sample.app, name="sample")
+app.add_typer(tiles.app, name="tiles")
+app.add_typer(qr.app, name="qr")
 app.command("serve")(serve.serve)
 
 if __name__ == "__main__":

@@ -7,25 +7,15 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from sqlalchemy import text
 
 from api import html
 from api.deps import AppSettings, Db, Layers
 from api.negotiate import cached, url, wants_html
-from registry import cql
+from registry import areas, cql
 from registry.layers import Layer
 from spatial import crs as crslib
 
 router = APIRouter(tags=["OGC API - Features"])
-
-
-def district_bbox(conn: Db) -> list[float]:
-    row = conn.execute(text(
-        "SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b) FROM ("
-        " SELECT coalesce((SELECT ST_Extent(geom) FROM admin_area WHERE level = 'district'),"
-        "  (SELECT ST_Extent(geom) FROM admin_area WHERE level = 'street'),"
-        "  ST_MakeEnvelope(-180, -90, 180, 90)) AS b) s")).one()
-    return [round(v, 6) for v in row]
 
 
 def collection_doc(request: Request, layer: Layer, bbox: list[float],
@@ -58,7 +48,7 @@ def collection_doc(request: Request, layer: Layer, bbox: list[float],
 @router.get("/collections", summary="The layers of the map")
 def collections(request: Request, conn: Db, catalog: Layers, settings: AppSettings,
                 f: str | None = Query(None, description="json or html")) -> Response:
-    bbox = district_bbox(conn)
+    bbox = areas.extent(conn)
     docs = [collection_doc(request, layer, bbox, settings.crs)
             for layer in catalog.layers.values()]
     if wants_html(request, f):
@@ -79,7 +69,7 @@ def collection(request: Request, collection_id: str, conn: Db, catalog: Layers,
                settings: AppSettings,
                f: str | None = Query(None, description="json or html")) -> Response:
     layer = catalog.get(collection_id)
-    doc = collection_doc(request, layer, district_bbox(conn), settings.crs)
+    doc = collection_doc(request, layer, areas.extent(conn), settings.crs)
     if wants_html(request, f):
         body = html.dl({"id": layer.id, "title": f"{layer.title} ({layer.title_en})",
                         "description": layer.description,

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 
 from api.deps import AppSettings, Db, Layers
 from api.negotiate import cached, url
-from api.routes.collections import district_bbox
+from registry import areas
 from tiles import style, tilejson
 from tiles.service import MAP
 
@@ -56,7 +56,7 @@ def map_tilejson(request: Request, conn: Db, catalog: Layers,
                  settings: AppSettings) -> Response:
     layers = [catalog.layers[i] for i in request.app.state.tiles.map_layers]
     doc = tilejson.tilejson(url(request, ""), "citytwin 一张图", layers,
-                            f"/tiles/{MAP}/{{z}}/{{x}}/{{y}}.mvt", district_bbox(conn))
+                            f"/tiles/{MAP}/{{z}}/{{x}}/{{y}}.mvt", areas.extent(conn))
     return cached(request, orjson.dumps(doc), "application/json", settings.cache_max_age)
 
 
@@ -65,7 +65,7 @@ def layer_tilejson(request: Request, layer: str, conn: Db, catalog: Layers,
                    settings: AppSettings) -> Response:
     one = catalog.get(layer)
     doc = tilejson.tilejson(url(request, ""), one.title, [one],
-                            f"/tiles/{one.id}/{{z}}/{{x}}/{{y}}.mvt", district_bbox(conn))
+                            f"/tiles/{one.id}/{{z}}/{{x}}/{{y}}.mvt", areas.extent(conn))
     return cached(request, orjson.dumps(doc), "application/json", settings.cache_max_age)
 
 
