@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, text
 
 from registry.errors import InvalidParameter
-from registry.search import Query, compile_query
+from registry.search import LIVE, Query, category_sql, compile_query
 from spatial import h3
 
 HEX_RESOLUTIONS = range(6, 11)
@@ -26,6 +26,27 @@ def hexbins(conn: Connection, res: int, q: Query | None = None) -> list[tuple[st
                  GROUP BY 1 ORDER BY 1"""), c.params,
     )
     return [(h3.to_str(r.cell), r.n) for r in rows]
+
+
+SUMMARY_RES = 8
+
+
+def _summary_serves(q: Query) -> bool:
+    return (q.area is None and q.department is None and not q.attributes
+            and q.filter is None and q.after is None)
+
+
+def _from_summary(conn: Connection, res: int, q: Query) -> list[tuple[str, int]]:
+    params: dict = {"statuses": list(LIVE if q.statuses is None else q.statuses)}
+    where = ["e.status = ANY(CAST(:statuses AS text[]))"]
+    if q.categories:
+        where.append(category_sql(conn, q.categories, params))
+    rows = conn.execute(
+        text(f"""SELECT {h3.sql_parent('e.cell', res)} AS cell, sum(e.n) AS n
+                 FROM h3_count e WHERE {' AND '.join(where)}
+                 GROUP BY 1 HAVING sum(e.n) > 0 ORDER BY 1"""), params,
+    )
+    return [(h3.to_str(r.cell), int(r.n)) for r in rows]
 
 
 def by_area(conn: Connection, level: str, q: Query | None = None

@@ -44,8 +44,11 @@ def make_engine(settings: Settings, database: str | None = None, **kw: object) -
     options: dict[str, object] = {
         "pool_size": settings.pool_size,
         "max_overflow": settings.pool_overflow,
-        # search_path so SQL names tables plainly; jit off also on an external database.
-        "connect_args": {"options": f"-c search_path={SCHEMA},public -c jit=off"},
+        # search_path so SQL names tables plainly; jit off and no parallel workers also on an
+        # external database: PostGIS costs its predicates high, so a 2 ms bbox query got a
+        # parallel plan whose worker start-up alone took 10-20 ms (bench/spatial.py).
+        "connect_args": {"options": f"-c search_path={SCHEMA},public -c jit=off "
+                                    "-c max_parallel_workers_per_gather=0"},
         **kw,
     }
     return create_engine(database_url(settings, database), **options)  # type: ignore[arg-type]

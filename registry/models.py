@@ -214,3 +214,14 @@ class EntityCover(Base):
         Index("entity_cover_lo_idx", "lo"),
         Index("entity_cover_cell_idx", "cell"),
     )
+
+
+class H3Count(Base):
+    """Entities per (category, status, res-8 cell), kept exact by triggers (migration 0003):
+    what district-wide density layers read."""
+
+    __tablename__ = "h3_count"
+    category: Mapped[str] = mapped_column(String(4), primary_key=True)
+    status: Mapped[str] = mapped_column(Text, primary_key=True)
+    cell: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger)
