@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
 from api.cli.common import console, domain_errors, engine, err, settings
 from sample_gis import builtin
@@ -14,13 +15,36 @@ app = typer.Typer(help="Sample data for the demo and the tests.", no_args_is_hel
 
 
 @app.command()
-def load(n: int = typer.Option(600, min=1, help="How many entities."),
-         seed: int = typer.Option(7, help="Random seed.")) -> None:
-    """Load the built-in sample (once; a second run does nothing)."""
+def load(
+    scale: float = typer.Option(1.0, min=0.001, max=100.0, help="Size of the sample."),
+    seed: int = typer.Option(7, help="Random seed."),
+    small: bool = typer.Option(False, "--small", help="Only the tiny built-in sample "
+                               "(six streets, 600 entities), in a second."),
+) -> None:
+    """Load the sample district into the registry (generated first when missing; once: a
+    second run does nothing). Everything is written in one transaction."""
     s = settings()
-    with domain_errors(), engine(s).begin() as conn:
-        added = builtin.load(conn, county=s.county, n=n, seed=seed)
-    console.print(f"sample: {added} entities added" if added else "sample already loaded")
+    if small:
+        with domain_errors(), engine(s).begin() as conn:
+            added = builtin.load(conn, county=s.county)
+        console.print(f"sample: {added} entities added" if added else "sample already loaded")
+        return
+    from sample_gis.generate import default_out
+    from sample_gis.generate import generate as make
+    from sample_gis.load import load as load_truth
+
+    with domain_errors():
+        m = make(default_out(scale, seed), scale=scale, seed=seed,
+                 log=lambda msg: console.print(f"  {msg}"))
+        total = m.counts["entities"]["v1"]
+        with engine(s).begin() as conn, Progress(
+                "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                TimeRemainingColumn(), console=console) as bar:
+            task = bar.add_task("registering", total=total)
+            added = load_truth(conn, m.root, county=s.county,
+                               progress=lambda n: bar.advance(task, n))
+    console.print(f"sample: {added:,} entities registered" if added else
+                  "sample already loaded")
 
 
 @app.command()
