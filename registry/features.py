@@ -113,6 +113,17 @@ def collection_items(conn: Connection, source: str, where: str, order: str,
     return row.n, row.features
 
 
+def collection_item(conn: Connection, code: str, *, srid: int, lat_first: bool) -> str | None:
+    """One entity as a collection item (the same properties as a page of items), by its
+    primary key: no search machinery for a look-up by id."""
+    return conn.execute(text(f"""
+        SELECT json_build_object(
+            'type', 'Feature', 'id', e.code,
+            'geometry', {geometry_sql('e.geom', srid, lat_first)},
+            'properties', json_build_object({properties_sql(None)}))::text
+        FROM entity e WHERE e.code = :code"""), {"code": code}).scalar()
+
+
 def area_items(conn: Connection, level: str, envelope: tuple[float, ...] | None, limit: int,
                offset: int, *, srid: int, lat_first: bool) -> tuple[int, int, str]:
     """(numberMatched, numberReturned, features) of admin areas of one level."""

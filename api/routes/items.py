@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from api import html
-from api.deps import AppSettings, DbTx, Layers
+from api.deps import AppSettings, Db, DbTx, Layers
 from api.negotiate import MAX_OFFSET, cached, url, wants_html
 from registry import cql, features, search
 from registry.errors import InvalidParameter, NotFound
@@ -106,12 +106,12 @@ def items(
                    offset=offset, sort=_sort(sortby),
                    filter=_and(cql.parse(filter_, filter_lang, filter_crs) if filter_ else None,
                                _datetime(datetime_) if datetime_ else None))
-        c, order, params = search.page_sql(conn, q)
+        matched, exact = search.count(conn, q, exact_up_to=settings.exact_count_up_to)
+        c, order, params = search.page_sql(conn, q, matched=matched)
         props = [p.strip() for p in properties.split(",")] if properties else None
         returned, body = features.collection_items(
             conn, c.source, c.where, order, params, properties=props, srid=srid,
             lat_first=lat_first)
-        matched, exact = search.count(conn, q, exact_up_to=settings.exact_count_up_to)
     return _page(request, settings, layer, body, returned, matched, exact, limit, offset,
                  crs_uri, wants_html(request, f))
 
@@ -157,22 +157,19 @@ def _page(request: Request, settings: AppSettings, layer: Layer, body: str, retu
 
 
 @router.get("/collections/{collection_id}/items/{feature_id}", summary="One feature")
-def item(request: Request, collection_id: str, feature_id: str, conn: DbTx, catalog: Layers,
+def item(request: Request, collection_id: str, feature_id: str, conn: Db, catalog: Layers,
          settings: AppSettings, crs: str | None = Query(None),
          f: str | None = Query(None, description="json or html")) -> Response:
     layer = catalog.get(collection_id)
     srid, lat_first, crs_uri = crslib.output(crs, settings.crs)
     if layer.kind == "areas":
         raise NotFound("areas are served at /areas/{code}")
-    q = Search(categories=list(layer.categories), statuses=list(search.ALL_STATUSES), limit=1,
-               filter=cql.Filter("e.code = :fid", {"fid": feature_id}))
-    c, order, params = search.page_sql(conn, q)
-    returned, body = features.collection_items(conn, c.source, c.where, order, params,
-                                               properties=None, srid=srid,
-                                               lat_first=lat_first)
-    if not returned:
+    body = features.collection_item(conn, feature_id, srid=srid, lat_first=lat_first)
+    feature = orjson.loads(body) if body else None
+    category = feature["properties"]["category"] if feature else ""
+    if feature is None or (layer.categories and category not in layer.categories
+                           and category[:2] not in layer.categories):
         raise NotFound(f"collection {layer.id} has no feature {feature_id}")
-    feature = orjson.loads(body)[0]
     feature["links"] = [
         {"rel": "self", "type": GEOJSON,
          "href": url(request, f"/collections/{layer.id}/items/{feature_id}")},
