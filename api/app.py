@@ -27,7 +27,7 @@ from api.routes import (
     writes,
 )
 from registry import dictionary, layers
-from registry.db import make_engine
+from registry.db import async_pool, make_engine
 from registry.settings import Settings
 from tiles.service import TileService
 
@@ -41,6 +41,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings)
         app.state.engine = engine
+        app.state.apool = async_pool(settings)
+        await app.state.apool.open(wait=False)
         try:
             with engine.connect() as conn:
                 app.state.dictionary = dictionary.load(conn)
@@ -55,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await app.state.apool.close()
             engine.dispose()
 
     app = FastAPI(

@@ -28,11 +28,13 @@ def get_tx_conn(request: Request) -> Iterator[Connection]:
         yield conn
 
 
-def get_settings(request: Request) -> Settings:
+# The dependencies that only read app state are async: a sync dependency costs a hop through
+# the thread pool on every request, a third of a hot route's time (bench/api.py).
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_dictionary(request: Request) -> Dictionary:
+async def get_dictionary(request: Request) -> Dictionary:
     return request.app.state.dictionary
 
 
@@ -42,14 +44,14 @@ AppSettings = Annotated[Settings, Depends(get_settings)]
 Dict = Annotated[Dictionary, Depends(get_dictionary)]
 
 
-def get_catalog(request: Request) -> Catalog:
+async def get_catalog(request: Request) -> Catalog:
     return request.app.state.catalog
 
 
 Layers = Annotated[Catalog, Depends(get_catalog)]
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     return request.app.state.engine
 
 

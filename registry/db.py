@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 
@@ -40,6 +41,19 @@ def database_url(settings: Settings, database: str | None = None) -> str:
     return state.url(database or settings.database_name)
 
 
+SESSION_OPTIONS = f"-c search_path={SCHEMA},public -c jit=off -c max_parallel_workers_per_gather=0"
+
+
+def async_pool(settings: Settings, database: str | None = None) -> AsyncConnectionPool:
+    """A psycopg async pool for the few hot read routes that skip SQLAlchemy and the thread
+    pool. Autocommit, so psycopg keeps their statements prepared. Open it with `await
+    pool.open()`."""
+    url = make_url(database_url(settings, database)).set(drivername="postgresql")
+    return AsyncConnectionPool(
+        url.render_as_string(hide_password=False), min_size=1, max_size=settings.pool_size,
+        kwargs={"autocommit": True, "options": SESSION_OPTIONS}, open=False)
+
+
 def make_engine(settings: Settings, database: str | None = None, **kw: object) -> Engine:
     options: dict[str, object] = {
         "pool_size": settings.pool_size,
@@ -47,8 +61,7 @@ def make_engine(settings: Settings, database: str | None = None, **kw: object) -
         # search_path so SQL names tables plainly; jit off and no parallel workers also on an
         # external database: PostGIS costs its predicates high, so a 2 ms bbox query got a
         # parallel plan whose worker start-up alone took 10-20 ms (bench/spatial.py).
-        "connect_args": {"options": f"-c search_path={SCHEMA},public -c jit=off "
-                                    "-c max_parallel_workers_per_gather=0"},
+        "connect_args": {"options": SESSION_OPTIONS},
         **kw,
     }
     return create_engine(database_url(settings, database), **options)  # type: ignore[arg-type]

@@ -136,8 +136,22 @@ _SNAPSHOT = """
         valid_from, recorded_at, :actor, :reason, :change, CAST(:changed AS text[]), :batch_id
     FROM entity WHERE {where}
 """
-_SNAPSHOT_MANY = text(_SNAPSHOT.format(where="code = ANY(CAST(:codes AS text[]))"))
-_SNAPSHOT_ONE = text(_SNAPSHOT.format(where="code = :code"))
+
+
+def snapshot_sql(where: str, changed: str = "CAST(:changed AS text[])") -> Any:
+    """The version snapshot of the entities matching `where` (SQL over `entity`), binding
+    :actor, :reason, :change and :batch_id; `changed` may be a per-row SQL expression (the
+    loaders' set-based merge lists each row's changed columns)."""
+    return text(_SNAPSHOT.replace("CAST(:changed AS text[])", changed).format(where=where))
+
+
+def place_sql(geom: str) -> str:
+    """street, community, grid of a geometry expression: the one placement rule."""
+    return _PLACE.format(g=geom)
+
+
+_SNAPSHOT_MANY = snapshot_sql("code = ANY(CAST(:codes AS text[]))")
+_SNAPSHOT_ONE = snapshot_sql("code = :code")
 
 
 def register_many(

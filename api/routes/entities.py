@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import orjson
-from fastapi import APIRouter, Path
+import psycopg
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
+from psycopg_pool import PoolTimeout
 
-from api.deps import Db, Dict
+from api.deps import Dict
 from api.errors import problem
 from registry import codes, features
+from registry.errors import DatabaseUnavailable
 
 router = APIRouter(tags=["entities"])
 GEOJSON = "application/geo+json"
@@ -19,10 +22,14 @@ GEOJSON = "application/geo+json"
     summary="An entity by its unified code",
     responses={200: {"content": {GEOJSON: {}}}, 404: {}, 410: {}, 422: {}},
 )
-def get_entity(conn: Db, dictionary: Dict,
-               code: str = Path(description="17-digit unified code")) -> Response:
+async def get_entity(request: Request, dictionary: Dict,
+                     code: str = Path(description="17-digit unified code")) -> Response:
     code = str(codes.validate(code, dictionary))
-    feature = features.entity_feature(conn, code)
+    try:
+        async with request.app.state.apool.connection(timeout=5) as aconn:
+            feature = await features.entity_feature_async(aconn, code)
+    except (psycopg.OperationalError, PoolTimeout):
+        raise DatabaseUnavailable("the database is not reachable; retry later") from None
     if feature.status in ("retired", "void"):
         body = orjson.loads(feature.json)
         successors = body["properties"]["successors"] or []
