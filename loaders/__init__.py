@@ -1,5 +1,3 @@
-"""Department layer import and export (pyogrio / GDAL, COPY, set-based merge).
-
-The loaders themselves arrive with the loaders issue; the registry's bulk write path
-(`registry.entities.register_many`) is what they build on.
+"""Department layer import and export (pyogrio / GDAL, binary COPY, set-based merge in one
+transaction): `pipeline.run` imports a file, `export.export` writes one. See docs/loaders.md.
 """

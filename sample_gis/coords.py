@@ -9,7 +9,8 @@ from functools import cache
 import numpy as np
 import shapely
 from pyproj import Transformer
-from xyconvert import wgs2gcj
+
+from spatial import crs
 
 LONLAT = 4490
 METRES = 4547
@@ -51,18 +52,10 @@ def geoms_to_metres(geoms: np.ndarray) -> np.ndarray:
 
 def to_gcj02(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """WGS84 (= CGCS2000 at this precision) → GCJ-02, as Chinese web-map platforms store it."""
-    if len(lon) == 0:
-        return np.empty(0), np.empty(0)
-    out = wgs2gcj(np.column_stack([lon, lat]))
-    return out[:, 0].copy(), out[:, 1].copy()
+    return crs.to_gcj02(lon, lat)
 
 
 def from_gcj02(lon: np.ndarray, lat: np.ndarray, iterations: int = 6) -> tuple[np.ndarray,
                                                                               np.ndarray]:
-    """GCJ-02 → WGS84 by fixed-point iteration of the forward formula (mm after a few steps;
-    the one-step inverse most libraries ship is only good to 1-2 m)."""
-    g = np.column_stack([lon, lat])
-    w = g.copy()
-    for _ in range(iterations):
-        w -= wgs2gcj(w) - g
-    return w[:, 0].copy(), w[:, 1].copy()
+    """GCJ-02 → WGS84 (spatial owns the conversion; the generator and its tests use it)."""
+    return crs.from_gcj02(lon, lat, iterations)

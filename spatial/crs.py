@@ -90,3 +90,54 @@ def output(value: str | None, allowed: list[str]) -> tuple[int, bool, str]:
     axis = pyproj.CRS.from_epsg(code).axis_info
     lat_first = bool(axis) and axis[0].direction.lower() in ("north", "south")
     return code, lat_first, uri(code)
+
+
+# GCJ-02 and BD-09 are the offsets Chinese web maps apply by law; PROJ has no definition for
+# them, so they are converted here (xyconvert implements the public algorithm) before any
+# other transform or H3 cell is computed. Strings, not EPSG codes, name them.
+OFFSET_CRS = ("gcj02", "bd09")
+
+
+def to_gcj02(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """WGS84 (= CGCS2000 at this precision) → GCJ-02."""
+    from xyconvert import wgs2gcj
+
+    if len(lon) == 0:
+        return np.empty(0), np.empty(0)
+    out = wgs2gcj(np.column_stack([lon, lat]).astype(float))
+    return out[:, 0].copy(), out[:, 1].copy()
+
+
+def from_gcj02(lon: np.ndarray, lat: np.ndarray, iterations: int = 6
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """GCJ-02 → WGS84 by fixed-point iteration of the forward formula: millimetres after a
+    few steps, where the one-step inverse libraries ship is only good to 1-2 m."""
+    from xyconvert import wgs2gcj
+
+    if len(lon) == 0:
+        return np.empty(0), np.empty(0)
+    g = np.column_stack([lon, lat]).astype(float)
+    w = g.copy()
+    for _ in range(iterations):
+        w -= wgs2gcj(w) - g
+    return w[:, 0].copy(), w[:, 1].copy()
+
+
+def from_bd09(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """BD-09 (Baidu) → WGS84: BD-09 is a closed-form offset of GCJ-02, then as above."""
+    from xyconvert import bd2gcj
+
+    if len(lon) == 0:
+        return np.empty(0), np.empty(0)
+    g = bd2gcj(np.column_stack([lon, lat]).astype(float))
+    return from_gcj02(g[:, 0], g[:, 1])
+
+
+def offset_to_storage(geoms: np.ndarray, kind: str) -> np.ndarray:
+    """Geometries in GCJ-02 or BD-09 lon/lat → CGCS2000 lon/lat (vectorised over an array)."""
+    fn = {"gcj02": from_gcj02, "bd09": from_bd09}[kind]
+
+    def xy(c: np.ndarray) -> np.ndarray:
+        a, b = fn(c[:, 0], c[:, 1])
+        return np.column_stack([a, b])
+    return shapely.transform(geoms, xy)

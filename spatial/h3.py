@@ -135,3 +135,13 @@ def ancestors(value: int, coarsest: int = _COARSEST_COVER) -> list[int]:
     s = to_str(value)
     return [h3.str_to_int(h3.cell_to_parent(s, r))
             for r in range(coarsest, h3.get_resolution(s))]
+
+
+def cells(lat, lng, res: int = FINE_RES):  # noqa: ANN001, ANN201 - numpy arrays in and out
+    """Res-`res` cells of many points as an int64 array (h3 4.x has no vectorised API; one
+    loop here keeps the conversion in this module)."""
+    import numpy as np
+
+    to_cell, to_int = h3.latlng_to_cell, h3.str_to_int
+    out = [to_int(to_cell(a, b, res)) for a, b in zip(lat.tolist(), lng.tolist(), strict=True)]
+    return np.array(out, dtype=np.uint64).view(np.int64)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from api.cli import code, db, entity, qr, sample, serve, tiles
+from api.cli import code, db, entity, export, importer, qr, sample, serve, tiles
 
 app = typer.Typer(
     name="citytwin",
@@ -20,6 +20,8 @@ app.add_typer(sample.app, name="sample")
 app.add_typer(tiles.app, name="tiles")
 app.add_typer(qr.app, name="qr")
 app.command("serve")(serve.serve)
+app.command("import")(importer.import_layer)
+app.command("export")(export.export_layer)
 
 if __name__ == "__main__":
     app()

@@ -1,0 +1,73 @@
+"""`citytwin import`: a department's layer into the registry, with a progress bar, a summary
+table and the changelog as a report."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from api.cli.common import console, domain_errors, engine, settings
+from loaders.pipeline import ORDER, Options, run
+
+
+def import_layer(
+    path: Path = typer.Argument(..., exists=True, help="Shapefile (.shp or .zip), GeoPackage, "
+                                "GeoJSON(Seq), CSV, FileGDB, KML, FlatGeobuf."),
+    dataset: str = typer.Option(..., "--dataset", help="The source dataset (crosswalk name), "
+                                "e.g. 城管."),
+    layer: str | None = typer.Option(None, help="Layer of a multi-layer file."),
+    mapping: Path | None = typer.Option(None, exists=True, help="Field mapping (YAML)."),
+    crs: str | None = typer.Option(None, help="Source CRS: EPSG:4547, gcj02, bd09, ..."),
+    encoding: str | None = typer.Option(None, help="Text encoding, e.g. GBK."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Report only; change nothing."),
+    retire_missing: bool = typer.Option(False, "--retire-missing",
+                                        help="Retire entities missing from this file."),
+    report: Path | None = typer.Option(None, help="Write the changelog here (JSON)."),
+    strict: bool = typer.Option(False, "--strict", help="Exit 1 when anything was refused."),
+    wait: bool = typer.Option(False, "--wait", help="Wait for another import of the same "
+                              "dataset instead of refusing."),
+) -> None:
+    """Import a layer: validated, matched, duplicate-free, in one transaction."""
+    s = settings()
+    opts = Options(dataset=dataset, layer=layer, mapping=mapping, crs=crs, encoding=encoding,
+                   dry_run=dry_run, retire_missing=retire_missing, wait=wait,
+                   actor=os.environ.get("USER", "import"))
+    with domain_errors(), Progress("[progress.description]{task.description}", BarColumn(),
+                                   MofNCompleteColumn(), TaskProgressColumn(),
+                                   "[cyan]{task.fields[rate]}", TimeRemainingColumn(),
+                                   console=console, transient=True) as bar:
+        task = bar.add_task(f"importing {path.name}", total=None, rate="")
+
+        def progress(done: int, total: int) -> None:
+            speed = bar.tasks[task].speed
+            bar.update(task, completed=done, total=total,
+                       rate=f"{speed:,.0f}/s" if speed else "")
+
+        result = run(engine(s), path, opts, county=s.county, progress=progress)
+    counts = result.counts
+    table = Table(title=f"{'DRY RUN: ' if dry_run else ''}{path.name} → {dataset}")
+    table.add_column("outcome")
+    table.add_column("records", justify="right")
+    for key in ORDER + tuple(k for k in counts if k not in ORDER):
+        table.add_row(key, f"{counts[key]:,}")
+    console.print(table)
+    for note in result.notes:
+        console.print(f"note: {note}")
+    if counts["added"] == counts["changed"] == counts["retired"] == 0 and counts["unchanged"]:
+        console.print(f"unchanged: {counts['unchanged']:,}")
+    if report:
+        report.write_text(json.dumps(result.as_json(), ensure_ascii=False, indent=1,
+                                     default=str), encoding="utf-8")
+    if strict and counts["refused"]:
+        raise typer.Exit(1)

@@ -1,0 +1,212 @@
+"""Field mapping: which source field is the source id, the class, the name, the condition, the
+three departments, the dates; value maps (codes → names); every unmapped field kept in the
+attributes. From a YAML file, or defaults that know how the district's departments name them.
+
+YAML (every key optional):
+
+    source_id: ObjID
+    category: {field: BJLX, map: {给水井盖: "0101"}}   # or a fixed class: category: "0101"
+    name: ObjName
+    condition: {field: ObjState, map: {完好: intact}}
+    departments: {admin: DeptName1, owner: DeptName2, maintainer: DeptName3}
+    dates: {install_date: ORDate}                        # attribute name: source field
+    attributes: {Material: material}                     # renames; others keep their name
+    values: {Material: {"01": 铸铁}}                      # value maps, by source field
+    drop: [BGID]                                         # fields not kept at all
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from loaders.read import ImportRefused
+
+CONDITION_VALUES = {"完好": "intact", "破损": "damaged", "丢失": "lost", "占用": "occupied",
+                    "正常": "intact", "故障": "damaged", "离线": "lost",
+                    **{k: k for k in ("intact", "damaged", "lost", "occupied")}}
+# How the district's departments name things (城管 部件 tables, 水务, 住建, IoT, cameras);
+# the first field present in a file wins.
+_CANDIDATES = {
+    "source_id": ["ObjID", "SBBM", "FWBM", "camera_id", "device_sn", "source_id", "id", "ID"],
+    "category": ["BJLX", "SBLX", "JZLX", "device_type", "camera_type", "category", "小类"],
+    "name": ["ObjName", "SBMC", "JZMC", "device_name", "name", "名称"],
+    "condition": ["ObjState", "ZT", "FWZT", "status", "condition", "状态"],
+    "dept_admin": ["DeptName1", "GLDW", "dept", "dept_admin"],
+    "dept_owner": ["DeptName2", "QSDW", "owner", "dept_owner"],
+    "dept_maintainer": ["DeptName3", "YHDW", "WYDW", "maintainer", "dept_maintainer",
+                        "dept_maint"],
+}
+_DATES = {"ORDate": "install_date", "AZRQ": "install_date", "JGRQ": "completion_date",
+          "install_time": "install_time", "install_date": "install_date",
+          "CHDate": "change_date"}
+# Class names the departments write instead of codes (a YAML mapping adds or overrides).
+CATEGORY_NAMES = {"给水井盖": "0101", "污水井盖": "0102", "雨水井盖": "0103",
+                  "水域附属设施": "0603", "给水管": "0150", "排水管": "0151",
+                  "住宅": "0701", "公共建筑": "0702", "工业建筑": "0703", "其他": "0704",
+                  "井盖监测": "0801", "水位监测": "0802", "空气质量": "0803",
+                  "环境噪声": "0804", "智慧路灯": "0805",
+                  "治安监控": "0901", "交通监控": "0902", "城管监控": "0903"}
+ROLES = ("dept_admin", "dept_owner", "dept_maintainer")
+EXPORTED_ATTRIBUTES = "attributes"
+
+
+@dataclass
+class Mapping:
+    source_id: str | None = None
+    category_field: str | None = None
+    category_fixed: str | None = None
+    category_map: dict[str, str] = field(default_factory=dict)
+    name: str | None = None
+    condition: str | None = None
+    condition_map: dict[str, str] = field(default_factory=lambda: dict(CONDITION_VALUES))
+    departments: dict[str, str | None] = field(default_factory=dict)  # role → field
+    dates: dict[str, str] = field(default_factory=dict)  # attribute → field
+    rename: dict[str, str] = field(default_factory=dict)
+    values: dict[str, dict[str, Any]] = field(default_factory=dict)
+    drop: set[str] = field(default_factory=set)
+
+    def mapped_fields(self) -> set[str]:
+        return {f for f in (self.source_id, self.category_field, self.name, self.condition,
+                            *self.departments.values(), *self.dates.values()) if f}
+
+
+def load(path: Path | None, fields: list[str], *, geometry_fields: tuple[str, ...] = ()
+         ) -> Mapping:
+    """The mapping for a file's fields: the YAML's choices over the defaults."""
+    spec: dict[str, Any] = {}
+    if path is not None:
+        try:
+            spec = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as e:
+            raise ImportRefused(f"mapping {path}: {e}") from None
+    present = set(fields)
+
+    def pick(key: str) -> str | None:
+        return next((f for f in _CANDIDATES[key] if f in present), None)
+
+    m = Mapping(source_id=spec.get("source_id", pick("source_id")),
+                name=spec.get("name", pick("name")),
+                category_map=dict(CATEGORY_NAMES))
+    cat = spec.get("category", pick("category"))
+    if isinstance(cat, dict):
+        m.category_field = cat.get("field")
+        m.category_map.update({str(k): str(v) for k, v in (cat.get("map") or {}).items()})
+    elif isinstance(cat, str) and cat.isdigit() and cat not in present:
+        m.category_fixed = cat
+    else:
+        m.category_field = cat
+    cond = spec.get("condition", pick("condition"))
+    if isinstance(cond, dict):
+        m.condition = cond.get("field")
+        m.condition_map.update({str(k): str(v) for k, v in (cond.get("map") or {}).items()})
+    else:
+        m.condition = cond
+    depts = spec.get("departments") or {}
+    for role in ROLES:
+        m.departments[role] = depts.get(role.removeprefix("dept_"), pick(role))
+    m.dates = spec.get("dates") or {v: k for k, v in _DATES.items() if k in present}
+    m.rename = spec.get("attributes") or {}
+    m.values = {k: {str(a): b for a, b in v.items()} for k, v in (spec.get("values") or {}
+                                                                   ).items()}
+    # `ct_` fields are what the registry's own export adds (code, status, all source ids).
+    m.drop = set(spec.get("drop") or ()) | set(geometry_fields) | {
+        f for f in fields if f.startswith("ct_")}
+    for key, value in (("source_id", m.source_id), ("category", m.category_field or
+                                                    m.category_fixed)):
+        if not value:
+            raise ImportRefused(f"no {key} field: none of {', '.join(_CANDIDATES[key])} is "
+                                f"in the file ({', '.join(fields)}); say which in a mapping")
+    for f in m.mapped_fields() | set(m.rename):
+        if f not in present:
+            raise ImportRefused(f"the mapping names field {f!r}, which the file does not have "
+                                f"(fields: {', '.join(fields)})")
+    return m
+
+
+def value(v: Any) -> Any:
+    """A JSON-able Python value from what pyogrio returns; None for empty, NaN and NaT."""
+    if v is None:
+        return None
+    if isinstance(v, np.datetime64):
+        if np.isnat(v):
+            return None
+        unit = np.datetime_data(v.dtype)[0]
+        return str(v) if unit == "D" else str(v.astype("datetime64[s]")).replace("T", " ")
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    if isinstance(v, dt.datetime | dt.date):
+        return v.isoformat(sep=" ") if isinstance(v, dt.datetime) else v.isoformat()
+    if isinstance(v, str):
+        v = v.strip()
+        return v or None
+    return v
+
+
+@dataclass
+class Records:
+    """One chunk's records in registry terms; `problem` holds a refusal reason or None."""
+
+    source_id: list[str | None]
+    category: list[str | None]
+    name: list[str | None]
+    condition: list[str | None]
+    depts: dict[str, list[str | None]]
+    attributes: list[dict[str, Any]]
+    problem: list[str | None]
+    missing: list[list[str]]  # mapped fields that are empty, per record
+
+
+def apply(m: Mapping, cols: dict[str, np.ndarray], n: int) -> Records:
+    """Map one chunk's columns (values converted once per column, not per cell lookup)."""
+    conv = {f: [value(x) for x in a] for f, a in cols.items() if f not in m.drop}
+    for f, vm in m.values.items():
+        if f in conv:
+            conv[f] = [vm.get(str(x), x) if x is not None else None for x in conv[f]]
+
+    def col(f: str | None) -> list[Any]:
+        return conv[f] if f else [None] * n
+
+    sid = [None if x is None else str(x) for x in col(m.source_id)]
+    raw_cat = [m.category_fixed] * n if m.category_fixed else col(m.category_field)
+    cats, problems = [], []
+    for s, c in zip(sid, raw_cat, strict=True):
+        code = None if c is None else m.category_map.get(str(c), str(c))
+        cats.append(code)
+        problems.append("no source id" if s is None else
+                        "no class value" if code is None else None)
+    conds = []
+    for i, c in enumerate(col(m.condition)):
+        k = None if c is None else m.condition_map.get(str(c))
+        if c is not None and k is None and problems[i] is None:
+            problems[i] = f"condition {c!r} is not a known state (map it in the mapping)"
+        conds.append(k)
+    mapped = m.mapped_fields()
+    attr_fields = [f for f in conv if f not in mapped or f in m.dates.values()]
+    names = {f: m.rename.get(f, f) for f in attr_fields}
+    for attr, f in m.dates.items():
+        names[f] = attr
+    attrs = [{names[f]: conv[f][i] for f in attr_fields if conv[f][i] is not None
+              and f != EXPORTED_ATTRIBUTES} for i in range(n)]
+    if EXPORTED_ATTRIBUTES in attr_fields:  # the registry's export: attributes as JSON text
+        for a, j in zip(attrs, conv[EXPORTED_ATTRIBUTES], strict=True):
+            if isinstance(j, str) and j.startswith("{"):
+                a.update(json.loads(j))
+    # Mapped fields, and others that are nearly always filled: an empty one is a fault to
+    # report (a field that is mostly empty, like a change date, is not).
+    check = [f for f in (m.name, m.condition, *m.departments.values(), *m.dates.values()) if f]
+    check += [f for f in attr_fields if f not in check and n
+              and sum(x is None for x in conv[f]) <= 0.1 * n]
+    missing = [[f for f in check if conv[f][i] is None] for i in range(n)]
+    return Records(sid, cats, [None if x is None else str(x) for x in col(m.name)], conds,
+                   {r: [None if x is None else str(x) for x in col(m.departments.get(r))]
+                    for r in ROLES}, attrs, problems, missing)

@@ -1,0 +1,179 @@
+"""One import, end to end: read in chunks → map → validate → stage (COPY) → merge, all in one
+transaction with the batch record; a dry run does the same and rolls back."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import shapely
+from sqlalchemy import Connection, Engine, text
+
+from loaders import mapping as mapping_mod
+from loaders import merge as merge_mod
+from loaders import read, stage, validate
+from registry import dictionary
+from spatial import geometry as geo
+from spatial import h3
+
+ORDER = ("added", "linked", "changed", "unchanged", "missing", "retired", "refused",
+         "review", "duplicate")
+
+
+@dataclass
+class Options:
+    dataset: str
+    layer: str | None = None
+    mapping: Path | None = None
+    crs: str | None = None
+    encoding: str | None = None
+    dry_run: bool = False
+    retire_missing: bool = False
+    wait: bool = False
+    actor: str = "import"
+    chunk: int = read.CHUNK
+
+
+@dataclass
+class Report:
+    dataset: str
+    file: str
+    batch_id: int | None
+    dry_run: bool
+    features: int
+    notes: list[str]
+    lists: dict[str, list[Any]] = field(default_factory=dict)
+    warnings: dict[str, list[Any]] = field(default_factory=dict)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {k: len(self.lists.get(k, [])) for k in ORDER} | {
+            k: len(v) for k, v in self.warnings.items()}
+
+    def as_json(self) -> dict[str, Any]:
+        return {"dataset": self.dataset, "file": self.file, "batch_id": self.batch_id,
+                "dry_run": self.dry_run, "features": self.features, "notes": self.notes,
+                "counts": self.counts, **self.lists, "warnings": self.warnings}
+
+
+def district_geometry(conn: Connection) -> Any:
+    wkb = conn.execute(text(
+        "SELECT ST_AsBinary(coalesce((SELECT ST_Union(geom) FROM admin_area "
+        "WHERE level = 'district'), (SELECT ST_Union(geom) FROM admin_area "
+        "WHERE level = 'street')))")).scalar()
+    if wkb is None:
+        return None
+    g = shapely.from_wkb(bytes(wkb))
+    shapely.prepare(g)
+    return g
+
+
+def run(engine: Engine, path: Path, opts: Options, *, county: str,
+        progress: Callable[[int, int], None] = lambda done, total: None) -> Report:
+    src = read.open_source(path, layer=opts.layer, crs=opts.crs, encoding=opts.encoding)
+    geometry_fields = tuple(f for f in src.fields
+                            if src.driver == "CSV" and f.lower() in ("lng", "lon", "lat",
+                                                                     "longitude", "latitude"))
+    m = mapping_mod.load(opts.mapping, src.fields, geometry_fields=geometry_fields)
+    report = Report(opts.dataset, path.name, None, opts.dry_run, src.features, src.notes,
+                    {k: [] for k in ORDER}, {"repaired": [], "outside_district": [],
+                                             "missing_attribute": []})
+    with engine.connect() as conn:
+        tx = conn.begin()
+        try:
+            _run(conn, src, m, opts, county, report, progress)
+            if opts.dry_run:
+                tx.rollback()
+                report.batch_id = None
+            else:
+                tx.commit()
+        except BaseException:
+            tx.rollback()
+            raise
+    return report
+
+
+def _run(conn: Connection, src: read.Source, m: mapping_mod.Mapping, opts: Options,
+         county: str, report: Report, progress: Callable[[int, int], None]) -> None:
+    merge_mod.lock(conn, opts.dataset, opts.wait)
+    report.batch_id = conn.execute(text(
+        """INSERT INTO import_batch (dataset, actor, file_name, file_hash)
+           VALUES (:d, :a, :f, :h) RETURNING id"""),
+        {"d": opts.dataset, "a": opts.actor, "f": str(src.path), "h": src.file_hash}).scalar()
+    d = dictionary.load(conn)
+    district = district_geometry(conn)
+    stage.create(conn)
+    state = validate.FileState()
+    done = 0
+    for chunk in read.chunks(src, opts.chunk):
+        n = len(chunk.geoms)
+        recs = mapping_mod.apply(m, chunk.cols, n)
+        out = validate.check(recs, chunk.geoms, d, district, state, chunk.offset)
+        if chunk.offset == 0 and (why := validate.implausible(out)):
+            raise read.ImportRefused(f"{src.path.name}: {why}")
+        _collect(report, recs, out, chunk.offset)
+        ok = np.flatnonzero(out.status == "ok")
+        stage.copy_seen(conn, [s for s in recs.source_id if s is not None])
+        if len(ok):
+            _stage(conn, recs, out, ok, chunk.offset)
+        done += n
+        progress(done, src.features)
+    lists = merge_mod.merge(conn, dataset=opts.dataset, county=county, actor=opts.actor,
+                            batch_id=report.batch_id, retire_missing=opts.retire_missing)
+    review = lists.pop("review")
+    report.lists.update(lists)
+    report.lists["review"] += review
+    conn.execute(text("""UPDATE import_batch SET finished_at = now(), counts = CAST(:c AS jsonb),
+                         report = CAST(:r AS jsonb) WHERE id = :id"""),
+                 {"c": json.dumps(report.counts), "id": report.batch_id,
+                  "r": json.dumps(report.as_json(), ensure_ascii=False, default=str)})
+
+
+def _collect(report: Report, recs: mapping_mod.Records, out: validate.Outcome,
+             offset: int) -> None:
+    for i in range(len(out.status)):
+        s = out.status[i]
+        if s in ("refused", "review", "duplicate"):
+            report.lists[s].append({"record": offset + i, "source_id": recs.source_id[i],
+                                    "reason": out.reason[i]})
+        if out.repaired[i]:
+            report.warnings["repaired"].append({"record": offset + i,
+                                                "source_id": recs.source_id[i]})
+        if out.outside_m[i] > 0:
+            report.warnings["outside_district"].append(
+                {"record": offset + i, "source_id": recs.source_id[i],
+                 "distance_m": round(float(out.outside_m[i]), 1)})
+        for f in recs.missing[i]:
+            report.warnings["missing_attribute"].append(
+                {"record": offset + i, "source_id": recs.source_id[i], "field": f})
+
+
+def _stage(conn: Connection, recs: mapping_mod.Records, out: validate.Outcome,
+           ok: np.ndarray, offset: int) -> None:
+    geoms = out.geoms[ok]
+    pts = np.array([geo.representative_point(g) for g in geoms], dtype=object) \
+        if not (shapely.get_type_id(geoms) == 0).all() else geoms
+    cells = h3.cells(shapely.get_y(pts), shapely.get_x(pts))
+    seq = ok + offset
+    pick = ok.tolist()
+    rows = {"source_id": [recs.source_id[i] for i in pick],
+            "category": [recs.category[i] for i in pick],
+            "name": [recs.name[i] for i in pick],
+            "condition": [recs.condition[i] for i in pick],
+            **{r: [recs.depts[r][i] for i in pick] for r in mapping_mod.ROLES},
+            "attributes": [recs.attributes[i] for i in pick]}
+    stage.copy_records(conn, seq, rows, geoms, cells)
+    covers = []
+    for s, g in zip(seq.tolist(), geoms, strict=True):
+        if g.geom_type != "Point":
+            covers += [(s, c, h3.descendant_range(c)[0]) for c in h3.cover_cells(g)]
+    stage.copy_covers(conn, covers)
+
+
+def summary(report: Report) -> Counter[str]:
+    return Counter(report.counts)

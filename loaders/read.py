@@ -1,0 +1,198 @@
+"""Reading a department's file: any format GDAL reads (through pyogrio), in chunks so memory
+stays bounded, with its text decoded right and its coordinates brought to CGCS2000 lon/lat."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyogrio
+import shapely
+from pyogrio.raw import read as raw_read
+
+from registry.errors import CitytwinError
+from spatial import crs as crs_mod
+from spatial.errors import SpatialError
+
+CHUNK = 50_000
+# Field names GDAL's CSV driver is told to look for: lon/lat columns or a WKT column.
+_CSV_X = "lng,lon,longitude,x,经度"
+_CSV_Y = "lat,latitude,y,纬度"
+_CSV_WKT = "WKT,wkt,geometry,geom"
+
+
+class ImportRefused(CitytwinError):
+    status, code = 422, "import_refused"
+
+
+@dataclass
+class Source:
+    path: Path
+    layer: str | None
+    driver: str
+    encoding: str | None  # what the text is decoded as (None: the driver knows)
+    crs: int | str  # an EPSG code, or "gcj02" / "bd09"
+    features: int
+    fields: list[str]
+    file_hash: str
+    notes: list[str] = field(default_factory=list)
+    options: dict[str, Any] = field(default_factory=dict)  # GDAL open options and encoding
+
+
+@dataclass
+class Chunk:
+    offset: int  # index of the first feature in the file
+    cols: dict[str, np.ndarray]
+    geoms: np.ndarray  # shapely, CGCS2000 lon/lat; None where the feature has no geometry
+
+
+def file_hash(path: Path) -> str:
+    """SHA-256 of the file (and of a Shapefile's sidecars): what "the same file" means."""
+    h = hashlib.sha256()
+    parts = [path]
+    if path.suffix.lower() == ".shp":
+        parts = sorted(p for p in path.parent.glob(path.stem + ".*")
+                       if p.suffix.lower() in (".shp", ".dbf", ".shx", ".prj", ".cpg"))
+    for p in parts:
+        with p.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+def detect_dbf_encoding(dbf: Path, sample_bytes: int = 1 << 20) -> str | None:
+    """UTF-8 or GBK for a DBF that came without a `.cpg`. GDAL would read it as Latin-1 and
+    raise nothing, turning 光明路灯 into mojibake, so the bytes are tried: strict UTF-8 first
+    (GBK text is almost never valid UTF-8), then GBK. None: plain ASCII, nothing to decide."""
+    with dbf.open("rb") as f:
+        head = f.read(32)
+        if len(head) < 32:
+            return None
+        header_len = int.from_bytes(head[8:10], "little")
+        f.seek(header_len)
+        body = f.read(sample_bytes)
+    if body.isascii():
+        return None
+    # A sample may cut a multi-byte character at its end: drop the tail before decoding.
+    cut = body[: max(0, len(body) - 4)] if len(body) == sample_bytes else body
+    try:
+        cut.decode("utf-8")
+        return "UTF-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        cut.decode("gbk")
+        return "GBK"
+    except UnicodeDecodeError:
+        return None
+
+
+def parse_crs(value: str | None) -> int | str | None:
+    if value is None or value == "":
+        return None
+    low = value.strip().lower().replace("-", "")
+    if low in crs_mod.OFFSET_CRS:
+        return low
+    try:
+        return crs_mod.epsg(value)
+    except SpatialError as e:
+        raise ImportRefused(f"--crs {value!r}: {e}; or gcj02 / bd09") from None
+
+
+def _options(path: Path) -> dict[str, Any]:
+    if path.suffix.lower() in (".csv", ".tsv"):
+        return {"X_POSSIBLE_NAMES": _CSV_X, "Y_POSSIBLE_NAMES": _CSV_Y,
+                "GEOM_POSSIBLE_NAMES": _CSV_WKT, "KEEP_GEOM_COLUMNS": "NO",
+                "AUTODETECT_TYPE": "NO"}
+    return {}
+
+
+def open_source(path: Path, *, layer: str | None = None, crs: str | None = None,
+                encoding: str | None = None) -> Source:
+    """Describe a file and decide how to read it; refuses what cannot be read safely."""
+    path = Path(path)
+    if not path.exists():
+        raise ImportRefused(f"{path}: no such file")
+    notes: list[str] = []
+    layers = pyogrio.list_layers(path)
+    if layer is None and len(layers) > 1:
+        raise ImportRefused(f"{path.name} has {len(layers)} layers "
+                            f"({', '.join(str(n) for n in layers[:, 0])}): choose one with "
+                            "--layer")
+    opts = _options(path)
+    if encoding is None and path.suffix.lower() == ".shp" \
+            and not path.with_suffix(".cpg").exists() \
+            and not path.with_suffix(".CPG").exists():
+        dbf = path.with_suffix(".dbf")
+        encoding = detect_dbf_encoding(dbf) if dbf.exists() else None
+        if encoding:
+            notes.append(f"no .cpg: the text was detected as {encoding}")
+    if encoding:
+        opts["encoding"] = encoding
+    try:
+        info = pyogrio.read_info(path, layer=layer, **opts)
+    except Exception as e:  # noqa: BLE001 - GDAL's errors are many; the message is the point
+        raise ImportRefused(f"{path.name}: GDAL cannot read it: {e}") from None
+    declared = parse_crs(crs)
+    if declared is not None:
+        resolved: int | str = declared
+        if info["crs"]:
+            notes.append(f"--crs {crs} overrides the file's {info['crs']}")
+    elif info["crs"]:
+        resolved = crs_mod.epsg(info["crs"])
+    else:
+        bounds = info.get("total_bounds")
+        if bounds is None or not np.isfinite(bounds).all():
+            bounds = _first_bounds(path, layer, opts)
+        if bounds is not None and -180 <= bounds[0] <= bounds[2] <= 180 \
+                and -90 <= bounds[1] <= bounds[3] <= 90:
+            resolved = 4326
+            notes.append("no CRS in the file: the coordinates are lon/lat, read as WGS84 "
+                         "(say --crs gcj02 if they come from a Chinese web map)")
+        else:
+            raise ImportRefused(
+                f"{path.name} has no CRS (no .prj?) and its coordinates are not lon/lat "
+                f"(bounds {bounds}): give --crs, e.g. --crs EPSG:4547")
+    return Source(path, layer, info["driver"], encoding or info.get("encoding"), resolved,
+                  int(info["features"]), [str(f) for f in info["fields"]], file_hash(path),
+                  notes, opts)
+
+
+def _first_bounds(path: Path, layer: str | None, opts: dict[str, Any]) -> Any:
+    _, _, geom, _ = raw_read(path, layer=layer, max_features=1000, **opts)
+    g = shapely.from_wkb(geom)
+    return shapely.total_bounds(g) if len(g) else None
+
+
+def to_storage(geoms: np.ndarray, src: int | str) -> np.ndarray:
+    """Geometries in the source CRS → CGCS2000 lon/lat; offsets first, never H3 before."""
+    if isinstance(src, str):
+        return crs_mod.offset_to_storage(geoms, src)
+    if src in (crs_mod.STORAGE, 4326):  # 4490 ↔ 4326 is a no-op at this precision
+        return geoms
+
+    def xy(c: np.ndarray) -> np.ndarray:
+        a, b = crs_mod.transform_xy(c[:, 0], c[:, 1], src)
+        return np.column_stack([a, b])
+    return shapely.transform(geoms, xy)
+
+
+def chunks(src: Source, size: int = CHUNK) -> Iterator[Chunk]:
+    """The features in order, `size` at a time, geometries already in the storage CRS."""
+    offset = 0
+    while offset < src.features or src.features < 0:
+        meta, _, wkb, data = raw_read(src.path, layer=src.layer, skip_features=offset,
+                                      max_features=size, **src.options)
+        n = len(wkb) if wkb is not None else (len(data[0]) if data else 0)
+        if n == 0:
+            break
+        geoms = shapely.from_wkb(wkb) if wkb is not None else np.full(n, None)
+        ok = ~shapely.is_missing(geoms)
+        geoms[ok] = to_storage(geoms[ok], src.crs)
+        cols = {str(k): v for k, v in zip(meta["fields"], data, strict=True)}
+        yield Chunk(offset, cols, geoms)
+        offset += n

@@ -1,0 +1,68 @@
+"""Staging: validated records go by binary COPY into temporary tables of the import's own
+transaction (dropped at its end), where the merge works on them set-based."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import shapely
+from sqlalchemy import Connection, text
+
+from registry.models import SRID
+
+_DDL = [
+    """CREATE TEMP TABLE import_stage (
+        seq int PRIMARY KEY, source_id text NOT NULL, category text NOT NULL, name text,
+        condition text, dept_admin text, dept_owner text, dept_maintainer text,
+        attributes jsonb NOT NULL, geom geometry NOT NULL, h3 bigint NOT NULL,
+        code text, serial int, action text, changed text[], note text) ON COMMIT DROP""",
+    "CREATE TEMP TABLE import_cover (seq int, cell bigint, lo bigint) ON COMMIT DROP",
+    "CREATE TEMP TABLE import_seen (source_id text) ON COMMIT DROP",
+]
+_COLUMNS = ("seq", "source_id", "category", "name", "condition", "dept_admin", "dept_owner",
+            "dept_maintainer", "attributes", "geom", "h3")
+# geom travels as EWKB through a bytea dumper: PostGIS's binary input reads EWKB directly.
+_TYPES = ["int4", "text", "text", "text", "text", "text", "text", "text", "jsonb", "bytea",
+          "int8"]
+
+
+def create(conn: Connection) -> None:
+    for ddl in _DDL:
+        conn.execute(text(ddl))
+
+
+def _raw(conn: Connection) -> Any:
+    return conn.connection.driver_connection
+
+
+def copy_records(conn: Connection, seq: np.ndarray, rows: dict[str, list[Any]],
+                 geoms: np.ndarray, h3: np.ndarray) -> None:
+    """Binary COPY of one chunk's accepted records."""
+    wkb = shapely.to_wkb(shapely.set_srid(geoms, SRID), include_srid=True)
+    cols = [seq.tolist(), rows["source_id"], rows["category"], rows["name"],
+            rows["condition"], rows["dept_admin"], rows["dept_owner"], rows["dept_maintainer"],
+            rows["attributes"], list(wkb), h3.tolist()]
+    with _raw(conn).cursor() as cur, cur.copy(
+            f"COPY import_stage ({', '.join(_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as cp:
+        cp.set_types(_TYPES)
+        for row in zip(*cols, strict=True):
+            cp.write_row(row)
+
+
+def copy_covers(conn: Connection, rows: list[tuple[int, int, int]]) -> None:
+    if not rows:
+        return
+    with _raw(conn).cursor() as cur, cur.copy(
+            "COPY import_cover (seq, cell, lo) FROM STDIN (FORMAT BINARY)") as cp:
+        cp.set_types(["int4", "int8", "int8"])
+        for row in rows:
+            cp.write_row(row)
+
+
+def copy_seen(conn: Connection, source_ids: list[str]) -> None:
+    with _raw(conn).cursor() as cur, cur.copy(
+            "COPY import_seen (source_id) FROM STDIN (FORMAT BINARY)") as cp:
+        cp.set_types(["text"])
+        for s in source_ids:
+            cp.write_row((s,))

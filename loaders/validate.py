@@ -1,0 +1,110 @@
+"""Validation of a chunk of mapped records, vectorised with shapely 2: refuse what cannot be
+stored (with a reason each), repair invalid geometries when the repair keeps the type, flag
+what lies outside the district, and catch a source id delivered twice in the file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import shapely
+
+from registry import dictionary
+from spatial import geometry as geo
+from spatial.errors import SpatialError
+
+METRES_PER_DEGREE = 111_000.0
+# shapely type ids → geometry family (2 is a LinearRing, 7 a collection: neither is stored)
+_FAMILY = np.array(["point", "line", "", "polygon", "point", "line", "polygon", ""],
+                   dtype=object)
+
+
+@dataclass
+class Outcome:
+    """Per record: status ok / refused / review / duplicate, and why."""
+
+    status: np.ndarray
+    reason: np.ndarray
+    geoms: np.ndarray  # cleaned geometries (ok rows)
+    repaired: np.ndarray  # bool
+    outside_m: np.ndarray  # distance outside the district, metres (0 inside)
+
+
+@dataclass
+class FileState:
+    """What validation remembers across chunks: the source ids already seen."""
+
+    seen: dict[str, int] = field(default_factory=dict)  # source id → first record index
+
+
+def check(records: Any, geoms: np.ndarray, d: dictionary.Dictionary, district: Any,
+          state: FileState, offset: int) -> Outcome:
+    n = len(geoms)
+    status = np.full(n, "ok", dtype=object)
+    reason = np.full(n, None, dtype=object)
+    repaired = np.zeros(n, dtype=bool)
+    outside = np.zeros(n)
+
+    def refuse(mask: np.ndarray, why: str | np.ndarray) -> None:
+        m = mask & (status == "ok")
+        status[m] = "refused"
+        reason[m] = why if isinstance(why, str) else why[m]
+
+    problem = np.array(records.problem, dtype=object)
+    refuse(np.not_equal(problem, None), problem)
+    known = np.array([c in d.categories if c else False for c in records.category])
+    cats = np.array([c or "" for c in records.category], dtype=object)
+    refuse(~known, np.array([f"unknown class {c!r}" for c in cats], dtype=object))
+    missing = shapely.is_missing(geoms)
+    refuse(missing, "no geometry")
+    g = geoms.copy()
+    g[missing] = shapely.Point()  # placeholders keep the arrays aligned
+    refuse(shapely.is_empty(g), "the geometry is empty")
+    xy, idx = shapely.get_coordinates(g, return_index=True)
+    bad = np.zeros(n, dtype=bool)
+    np.logical_or.at(bad, idx, ~np.isfinite(xy).all(axis=1))
+    refuse(bad, "the geometry has NaN or infinite coordinates")
+    out_range = np.zeros(n, dtype=bool)
+    np.logical_or.at(out_range, idx, (np.abs(xy[:, 0]) > 180) | (np.abs(xy[:, 1]) > 90))
+    refuse(out_range, "coordinates outside lon/lat range: metres labelled as degrees?")
+    # A one-part MultiPoint is a point; other multipoints are not one entity.
+    multi1 = (shapely.get_type_id(g) == 4) & (shapely.get_num_geometries(g) == 1)
+    g[multi1] = shapely.get_geometry(g[multi1], 0)
+    fam = _FAMILY[shapely.get_type_id(g)]
+    allowed = np.array([fam[i] in d.categories[c].geometry_types if known[i] else True
+                        for i, c in enumerate(cats)])
+    refuse(~allowed | (fam == ""), np.array(
+        [f"a {t} is not allowed for class {c}" for t, c in
+         zip(shapely.get_type_id(g), cats, strict=True)], dtype=object))
+    ok = status == "ok"
+    invalid = ok & ~shapely.is_valid(g)
+    for i in np.flatnonzero(invalid):
+        try:
+            g[i], repaired[i] = geo.clean(g[i], (fam[i],))
+        except SpatialError as e:
+            status[i], reason[i] = "refused", str(e)
+    g = shapely.force_2d(g)
+    ok = status == "ok"
+    if district is not None:
+        inside = shapely.intersects(district, g)
+        far = ok & ~inside
+        outside[far] = shapely.distance(district, g[far]) * METRES_PER_DEGREE
+        status[far] = "review"
+        reason[far] = [f"outside the district by {m:.0f} m" for m in outside[far]]
+    for i in np.flatnonzero(status != "refused"):
+        sid = records.source_id[i]
+        first = state.seen.setdefault(sid, offset + i)
+        if first != offset + i:
+            status[i], reason[i] = "duplicate", f"source id given again (first: record {first})"
+    return Outcome(status, reason, g, repaired, outside)
+
+
+def implausible(outcome: Outcome) -> str | None:
+    """Most features far from the district means a wrong CRS, not bad features."""
+    placed = outcome.status != "refused"
+    if placed.sum() >= 10 and (outcome.outside_m[placed] > 5_000).mean() > 0.5:
+        return ("most features land more than 5 km outside the district: is the CRS right "
+                "(metres labelled as degrees, northing and easting swapped, GCJ-02)? "
+                "Give --crs")
+    return None
