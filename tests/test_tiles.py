@@ -102,16 +102,21 @@ def test_low_zoom_tiles_of_the_district_are_small(client, sample):
 
 
 def test_a_full_tile_degrades_to_hexagons_and_says_so(settings, sample):
-    tight = settings.model_copy(update={"tile_budget": 100})
     lon, lat = densest_point(sample)
-    x, y = xy(lon, lat, 14)
-    with sample.connect() as conn:
-        n = conn.execute(text("SELECT count(*) FROM entity")).scalar()
+    z = 14
+    x, y = xy(lon, lat, z)
+    here = count_in_tile(sample, z, x, y, "true")
+    tight = settings.model_copy(update={"tile_budget": max(here - 1, 1)})
+    roomy = settings.model_copy(update={"tile_budget": 2 * here + 100})  # the buffer reads more
     with TestClient(create_app(tight)) as c:
-        r = c.get(f"/tiles/entities/12/{xy(lon, lat, 12)[0]}/{xy(lon, lat, 12)[1]}.mvt")
-        assert r.headers["x-tile-aggregated"] == "1"
-        big = c.get(f"/tiles/entities/{14 - 4}/{x >> 4}/{y >> 4}.mvt")
-        assert big.headers["x-tile-aggregated"] == "1" and n > 100
+        r = c.get(f"/tiles/entities/{z}/{x}/{y}.mvt")
+        assert r.headers["x-tile-aggregated"] == "1"  # never a silently shortened tile
+        hexes = decode(r)["entities"]["features"]
+        assert all(f["geometry"]["type"] == "Polygon" for f in hexes)
+    with TestClient(create_app(roomy)) as c:
+        r = c.get(f"/tiles/entities/{z}/{x}/{y}.mvt")
+        assert r.headers["x-tile-aggregated"] == "0"
+        assert len(decode(r)["entities"]["features"]) >= here
 
 
 def test_cache_hits_and_exact_invalidation_on_write(client, sample):

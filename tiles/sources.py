@@ -36,8 +36,10 @@ _RAW = """
         FROM entity e, env
         WHERE e.geom && env.q AND {filter}
         LIMIT :budget + 1)
-    SELECT count(*) AS n, ST_AsMVT(src, :layer, {extent}, 'geom') AS mvt FROM src
-    WHERE geom IS NOT NULL
+    -- n counts the rows read, before clipping drops any: past the budget the tile becomes
+    -- hexagons instead of a silently shortened raw tile.
+    SELECT count(*) AS n, ST_AsMVT(src, :layer, {extent}, 'geom') FILTER (WHERE geom IS NOT NULL)
+        AS mvt FROM src
 """
 
 _HEX = f"""
