@@ -254,6 +254,21 @@ def loaded_marker(url: str) -> str | None:
                           "WHERE datname = current_database()").fetchone()[0]
 
 
+def upgrade_reused(url: str, log: Callable[[str], None]) -> None:
+    """Bring a reused database to the code's schema head (idempotent): a database loaded before
+    a migration lacks its tables, e.g. 0003's h3_count, which the migration fills from the
+    existing rows. Then VACUUM ANALYZE that summary, as a fresh load's optimize would."""
+    engine = make_engine(Settings(database_url=url))
+    with engine.connect() as conn:
+        before = migrate.current_revision(conn)
+    after = migrate.upgrade(engine)
+    engine.dispose()
+    if before != after:
+        log(f"  migrated {make_url(url).database}: {before} -> {after}")
+    with psycopg_connect(url) as pg:
+        pg.execute("VACUUM (ANALYZE) citytwin.h3_count")
+
+
 @dataclass
 class LoadTimes:
     rows: int = 0

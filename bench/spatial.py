@@ -29,8 +29,9 @@ PASS/FAIL. Run it with
 
     .venv/bin/python bench/spatial.py [--n 300000] [--scale 10] [--reuse] [--explain]
 
-`--reuse` keeps databases already loaded with the same parameters (a re-run then takes about
-three minutes instead of six or seven on 2 cores); `--scale 1` runs the base scale only;
+`--reuse` keeps databases already loaded with the same parameters, migrated to the code's head
+first (`_synthetic.upgrade_reused`; a re-run then takes one to three minutes instead of six or
+seven on 2 cores); `--scale 1` runs the base scale only;
 `--explain` prints EXPLAIN ANALYZE of the main queries. Figures: docs/benchmarks.md.
 """
 
@@ -406,6 +407,7 @@ def prepare(scale: int, args: argparse.Namespace) -> Db:
         url = synthetic.database(name, fresh=False, log=console.log)
         if synthetic.loaded_marker(url) == synthetic.marker(districts):
             console.log(f"reusing {name} ({rows:,} entities)")
+            synthetic.upgrade_reused(url, console.log)
             return Db(scale, rows, url, None)
     url = synthetic.database(name, fresh=True, log=console.log)
     console.log(f"loading {name}: {rows:,} entities in {len(districts)} districts")

@@ -15,11 +15,15 @@ LEVELS = {"street": "street_code", "community": "community_code", "grid": "grid_
 
 
 def hexbins(conn: Connection, res: int, q: Query | None = None) -> list[tuple[str, int]]:
-    """(cell, count) for the entities matching `q`, by their res-`res` cell."""
+    """(cell, count) for the entities matching `q`, by their res-`res` cell. Filtered by class
+    and status only, at res 8 or coarser, the counts come from the `h3_count` summary."""
     if res not in HEX_RESOLUTIONS:
         raise InvalidParameter(f"hexbin resolution must be {HEX_RESOLUTIONS.start}.."
-                           f"{HEX_RESOLUTIONS.stop - 1}")
-    c = compile_query(conn, q or Query())
+                               f"{HEX_RESOLUTIONS.stop - 1}")
+    q = q or Query()
+    if res <= SUMMARY_RES and _summary_serves(q):
+        return _from_summary(conn, res, q)
+    c = compile_query(conn, q)
     rows = conn.execute(
         text(f"""SELECT {h3.sql_parent('e.h3', res)} AS cell, count(*) AS n
                  FROM {c.source} WHERE {c.where} AND e.h3 IS NOT NULL

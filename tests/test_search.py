@@ -326,3 +326,24 @@ def test_the_density_summary_stays_equal_to_a_full_count(engine, data):
     with engine.connect() as conn:
         assert aggregate.hexbins(conn, 7, Query(categories=["01"])) == \
             aggregate.hexbins(conn, 7, Query(categories=["01"], area=everywhere))
+
+
+def test_density_of_a_class_reads_the_summary_not_the_rows(engine, data, monkeypatch):
+    from registry import aggregate
+
+    calls = []
+    real = aggregate._from_summary
+    monkeypatch.setattr(aggregate, "_from_summary",
+                        lambda *a, **k: calls.append(a[1]) or real(*a, **k))
+    with engine.connect() as conn:
+        aggregate.hexbins(conn, 8, Query(categories=["0118"]))
+        aggregate.hexbins(conn, 9, Query(categories=["0118"]))
+        aggregate.hexbins(conn, 8, Query(categories=["0118"], department="养护B"))
+    assert calls == [8]  # res 9 and a department filter need the rows
+
+
+def test_an_approximate_count_counts(engine, data):
+    env = A.bbox([113.82, 22.71, 113.97, 22.79])
+    with engine.connect() as conn:
+        n, exact = search.count(conn, Query(area=env, approx=True))
+    assert exact and n < len(data)
