@@ -125,15 +125,29 @@ def collection_items(conn: Connection, source: str, where: str, order: str,
     return row.n, row.features
 
 
-def collection_item(conn: Connection, code: str, *, srid: int, lat_first: bool) -> str | None:
-    """One entity as a collection item (the same properties as a page of items), by its
-    primary key: no search machinery for a look-up by id."""
-    return conn.execute(text(f"""
-        SELECT json_build_object(
+def _item_sql(srid: int, lat_first: bool) -> str:
+    return f"""
+        SELECT e.version, json_build_object(
             'type', 'Feature', 'id', e.code,
             'geometry', {geometry_sql('e.geom', srid, lat_first)},
             'properties', json_build_object({properties_sql(None)}))::text
-        FROM entity e WHERE e.code = :code"""), {"code": code}).scalar()
+        FROM entity e WHERE e.code = %(code)s"""
+
+
+def collection_item(conn: Connection, code: str, *, srid: int, lat_first: bool) -> str | None:
+    """One entity as a collection item (the same properties as a page of items), by its
+    primary key: no search machinery for a look-up by id."""
+    sql = _item_sql(srid, lat_first).replace("%(code)s", ":code")
+    row = conn.execute(text(sql), {"code": code}).first()
+    return row[1] if row else None
+
+
+async def collection_item_async(aconn: psycopg.AsyncConnection, code: str, *, srid: int,
+                                lat_first: bool) -> tuple[int, str] | None:
+    """(version, Feature JSON) on the async pool: the hot path of items/{id}."""
+    cur = await aconn.execute(_item_sql(srid, lat_first), {"code": code})
+    row = await cur.fetchone()
+    return (row[0], row[1]) if row else None
 
 
 def area_items(conn: Connection, level: str, envelope: tuple[float, ...] | None, limit: int,
