@@ -332,3 +332,16 @@ class Wrk:
                          d["p90"] / 1000, d["p99"] / 1000, d["mean"] / 1000, d["max"] / 1000,
                          d["connect"] + d["read"] + d["write"] + d["timeout"], statuses,
                          cpu1 - cpu0, delta(seen0, seen1) if probe and delta else {})
+
+
+def add_load_options(p, *, duration: float, rounds_help: str) -> None:  # noqa: ANN001
+    """The options every wrk-driven bench shares (argparse parser `p`)."""
+    p.add_argument("--n", type=int, default=1_000_000, help="entities in 光明")
+    p.add_argument("--seed", type=int, default=6)
+    p.add_argument("--workers", type=int, default=2, help="uvicorn workers of each server")
+    p.add_argument("--connections", type=int, default=8, help="wrk connections")
+    p.add_argument("--threads", type=int, default=2, help="wrk threads")
+    p.add_argument("--duration", type=float, default=duration,
+                   help="seconds per timed wrk run")
+    p.add_argument("--warmup", type=float, default=3, help="seconds of warm-up before each")
+    p.add_argument("--rounds", type=int, default=2, help=rounds_help)

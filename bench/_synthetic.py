@@ -30,11 +30,10 @@ import shapely
 from psycopg import sql
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from registry import areas, cluster, codes, dictionary, maintenance, migrate
-from registry.db import database_url, make_engine
+from registry import areas, codes, dictionary, maintenance, migrate
+from registry.db import ensure_database, make_engine
 from registry.settings import Settings
 from sample_gis.boundary import SHARED, district_boundary
 from sample_gis.builtin import street_areas
@@ -225,21 +224,7 @@ def psycopg_connect(url: str) -> psycopg.Connection:
 def database(name: str, *, fresh: bool, log: Callable[[str], None]) -> str:
     """The URL of database `name` (PostGIS) on CITYTWIN_DATABASE_URL's server or in the local
     cluster; dropped and created again when `fresh`, created when missing."""
-    settings = Settings()
-    if settings.database_url:
-        url = database_url(settings, name)
-        admin = create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            if fresh:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"),
-                                {"n": name}).first():
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
-        admin.dispose()
-        return url
-    state = cluster.up(settings, log=log)
-    cluster.create_database(state, name, fresh=fresh)
-    return state.url(name)
+    return ensure_database(Settings(), name, fresh=fresh, log=log)
 
 
 def marker(districts: list[District]) -> str:
@@ -336,3 +321,14 @@ def _drop_secondary_indexes(pg: psycopg.Connection) -> list[str]:
     for name, _ in rows:
         pg.execute(sql.SQL("DROP INDEX citytwin.{}").format(sql.Identifier(name)))
     return [definition for _, definition in rows]
+
+
+def sample_codes(pg: psycopg.Connection, k: int, seed: int) -> list[str]:
+    """k codes of existing entities, uniform over the table (serials are dense per class)."""
+    counters = pg.execute("SELECT county, category, last_serial FROM citytwin.serial_counter "
+                          "ORDER BY 1, 2").fetchall()
+    weights = np.array([c[2] for c in counters], dtype=float)
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(len(counters), size=k, p=weights / weights.sum())
+    return [codes.make(counters[i][0], counters[i][1], int(rng.integers(1, counters[i][2] + 1)))
+            for i in picks]

@@ -61,7 +61,6 @@ if Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
 
 import httpx
 import numpy as np
-import psycopg
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Connection, Engine, event
@@ -70,7 +69,7 @@ from sqlalchemy.engine import make_url
 from bench import _peer as peer
 from bench import _synthetic as synthetic
 from bench._peer import Server, WrkResult
-from registry import cluster, codes, features, search
+from registry import cluster, features, search
 from registry.db import make_engine
 from registry.search import Query
 from registry.settings import Settings
@@ -133,17 +132,6 @@ def prepare(name: str, n: int, scale: int, seed: int, reuse: bool) -> Db:
 
 
 # --- the workload: codes and windows ---------------------------------------------------------
-
-
-def sample_codes(pg: psycopg.Connection, k: int, seed: int) -> list[str]:
-    """k codes of existing entities, uniform over the table (serials are dense per class)."""
-    counters = pg.execute("SELECT county, category, last_serial FROM citytwin.serial_counter "
-                          "ORDER BY 1, 2").fetchall()
-    weights = np.array([c[2] for c in counters], dtype=float)
-    rng = np.random.default_rng(seed)
-    picks = rng.choice(len(counters), size=k, p=weights / weights.sum())
-    return [codes.make(counters[i][0], counters[i][1], int(rng.integers(1, counters[i][2] + 1)))
-            for i in picks]
 
 
 def dense_windows(n: int, seed: int, k: int, rows: tuple[int, int]) -> list[tuple[float, ...]]:
@@ -440,14 +428,7 @@ def parse_band(text: str) -> tuple[int, int]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--n", type=int, default=1_000_000, help="entities in 光明")
-    p.add_argument("--seed", type=int, default=6)
-    p.add_argument("--workers", type=int, default=2, help="uvicorn workers of each server")
-    p.add_argument("--connections", type=int, default=8, help="wrk connections")
-    p.add_argument("--threads", type=int, default=2, help="wrk threads")
-    p.add_argument("--duration", type=float, default=15, help="seconds per timed wrk run")
-    p.add_argument("--warmup", type=float, default=3, help="seconds of warm-up before each")
-    p.add_argument("--rounds", type=int, default=2, help="runs per endpoint (turns)")
+    peer.add_load_options(p, duration=15, rounds_help="runs per endpoint (turns)")
     p.add_argument("--count-duration", type=float, default=5,
                    help="seconds per whole-table (numberMatched) run")
     p.add_argument("--count-scale", type=int, default=3,
@@ -469,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
     big = prepare(f"{DATABASE}_x{args.count_scale}", args.n, args.count_scale, args.seed,
                   args.reuse) if args.count_scale > 1 else None
     with synthetic.psycopg_connect(db.url) as pg:
-        sample = sample_codes(pg, args.codes, args.seed)
+        sample = synthetic.sample_codes(pg, args.codes, args.seed)
     bands = [tuple(round(v * args.n / 1_000_000) for v in parse_band(b))
              for b in args.window_rows.split(",")]
     classes = {f"bbox {lo / 1000:g}k–{hi / 1000:g}k rows":

@@ -30,12 +30,11 @@ import shapely
 from pyogrio.raw import write
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from loaders.pipeline import Options, run
-from registry import areas, cluster, migrate
-from registry.db import database_url, make_engine
+from registry import areas, migrate
+from registry.db import ensure_database, make_engine
 from registry.settings import Settings
 from sample_gis.areas import admin_areas
 from sample_gis.boundary import district_boundary
@@ -46,19 +45,7 @@ console = Console()
 
 
 def fresh_database() -> str:
-    settings = Settings()
-    if settings.database_url:
-        url = database_url(settings, DATABASE)
-        admin = create_engine(make_url(url).set(database="postgres"),
-                              isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{DATABASE}"'))
-        admin.dispose()
-        return url
-    state = cluster.up(settings, log=console.log)
-    cluster.create_database(state, DATABASE, fresh=True)
-    return state.url(DATABASE)
+    return ensure_database(Settings(), DATABASE, fresh=True, log=console.log)
 
 
 def make_file(path: Path, n: int, seed: int = 1) -> None:

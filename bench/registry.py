@@ -47,11 +47,11 @@ import psycopg
 import shapely
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine
 
-from registry import areas, cluster, entities, features, migrate
-from registry.db import database_url, make_engine
+from bench._synthetic import psycopg_connect
+from registry import areas, entities, features, migrate
+from registry.db import ensure_database, make_engine
 from registry.entities import NewEntity
 from registry.settings import Settings
 from sample_gis.boundary import district_boundary
@@ -100,28 +100,7 @@ def timed(fn: Callable[[str], object], keys: list[str]) -> Timings:
 
 def bench_database_url() -> str:
     """A fresh, empty `citytwin_bench` (PostGIS) on CITYTWIN_DATABASE_URL's server or locally."""
-    settings = Settings()
-    if settings.database_url:
-        url = database_url(settings, DATABASE)
-        admin = create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{DATABASE}"'))
-        admin.dispose()
-        return url
-    state = cluster.up(settings, log=console.log)
-    cluster.create_database(state, DATABASE, fresh=True)
-    return state.url(DATABASE)
-
-
-def psycopg_connect(url: str) -> psycopg.Connection:
-    """A plain autocommit psycopg connection to the database of a SQLAlchemy URL."""
-    u = make_url(url)
-    return psycopg.connect(
-        host=u.query.get("host", u.host), port=u.query.get("port", u.port), user=u.username,
-        password=u.password, dbname=u.database, autocommit=True,
-        options="-c search_path=citytwin,public -c jit=off",
-    )
+    return ensure_database(Settings(), DATABASE, fresh=True, log=console.log)
 
 
 # --- write: mint + register ------------------------------------------------------------------

@@ -60,7 +60,7 @@ from rich.table import Table
 from sqlalchemy import Connection, Engine, event
 
 from bench import _synthetic as synthetic
-from registry import codes, features, search
+from registry import features, search
 from registry.aggregate import hexbins
 from registry.db import make_engine
 from registry.search import LIVE, Query
@@ -193,17 +193,6 @@ def polygon(x: float, y: float, radius_m: float, rng: np.random.Generator) -> di
     return {"type": "Polygon", "coordinates": [ring + ring[:1]]}
 
 
-def sample_codes(pg: psycopg.Connection, k: int, seed: int) -> list[str]:
-    """k codes of existing entities, uniform over the table (serials are dense per class)."""
-    counters = pg.execute("SELECT county, category, last_serial FROM citytwin.serial_counter "
-                          "ORDER BY 1, 2").fetchall()
-    weights = np.array([c[2] for c in counters], dtype=float)
-    rng = np.random.default_rng(seed)
-    picks = rng.choice(len(counters), size=k, p=weights / weights.sum())
-    return [codes.make(counters[i][0], counters[i][1], int(rng.integers(1, counters[i][2] + 1)))
-            for i in picks]
-
-
 # --- connections and the SQL our path sends ----------------------------------------------------
 
 
@@ -294,7 +283,7 @@ def point_runners(db: Db) -> dict[str, Runner]:
 
 
 def lookup_runner(db: Db, k: int, seed: int) -> tuple[str, Runner]:
-    sample = sample_codes(db.pg, k, seed)
+    sample = synthetic.sample_codes(db.pg, k, seed)
     return ("code look-up: entity_feature (autocommit)",
             lambda i: features.entity_feature(db.ac, sample[i]))
 

@@ -281,14 +281,7 @@ def servers(db: apibench.Db, workers: int,
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--n", type=int, default=1_000_000, help="entities in 光明")
-    p.add_argument("--seed", type=int, default=6)
-    p.add_argument("--workers", type=int, default=2, help="uvicorn workers of each server")
-    p.add_argument("--connections", type=int, default=8, help="wrk connections")
-    p.add_argument("--threads", type=int, default=2, help="wrk threads")
-    p.add_argument("--duration", type=float, default=12, help="seconds per timed wrk run")
-    p.add_argument("--warmup", type=float, default=3, help="seconds of warm-up before each")
-    p.add_argument("--rounds", type=int, default=2, help="runs per server (turns)")
+    peer.add_load_options(p, duration=12, rounds_help="runs per server (turns)")
     p.add_argument("--tiles", type=int, default=8, help="z14 tiles per class")
     p.add_argument("--tile-rows", default=TILE_ROWS,
                    help="live points per tile of the 'dense' class, e.g. 10000-25000")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from psycopg_pool import AsyncConnectionPool
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from registry import cluster
@@ -52,6 +53,29 @@ def async_pool(settings: Settings, database: str | None = None) -> AsyncConnecti
     return AsyncConnectionPool(
         url.render_as_string(hide_password=False), min_size=1, max_size=settings.pool_size,
         kwargs={"autocommit": True, "options": SESSION_OPTIONS}, open=False)
+
+
+def ensure_database(settings: Settings, name: str, *, fresh: bool = False,
+                    log: Callable[[str], None] = lambda m: None) -> str:
+    """The URL of database `name` on CITYTWIN_DATABASE_URL's server, or in the local cluster
+    (started when needed); dropped and made again when `fresh`, made when missing. For the
+    test and benchmark databases."""
+    if not settings.database_url:
+        state = cluster.up(settings, log=log)
+        cluster.create_database(state, name, fresh=fresh)
+        return state.url(name)
+    url = database_url(settings, name)
+    admin = create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            if fresh:
+                conn.execute(text(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)"))
+            if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"),
+                                {"n": name}).first():
+                conn.execute(text(f"CREATE DATABASE {quote_ident(name)}"))
+    finally:
+        admin.dispose()
+    return url
 
 
 def make_engine(settings: Settings, database: str | None = None, **kw: object) -> Engine:

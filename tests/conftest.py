@@ -13,11 +13,10 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, text
 
-from registry import areas, cluster, migrate
-from registry.db import database_url, make_engine
+from registry import areas, migrate
+from registry.db import database_url, ensure_database, make_engine
 from registry.settings import Settings
 from sample_gis import builtin
 
@@ -29,18 +28,7 @@ def _test_url() -> str:
     explicit = os.environ.get("CITYTWIN_TEST_DATABASE_URL")
     if explicit:
         return database_url(Settings(database_url=explicit))
-    base = Settings()
-    if base.database_url:
-        url = make_url(database_url(base))
-        admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{TEST_DB}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{TEST_DB}"'))
-        admin.dispose()
-        return url.set(database=TEST_DB).render_as_string(hide_password=False)
-    state = cluster.up(base, log=lambda m: None)
-    cluster.create_database(state, TEST_DB, fresh=True)
-    return state.url(TEST_DB)
+    return ensure_database(Settings(), TEST_DB, fresh=True)
 
 
 @pytest.fixture(scope="session")
