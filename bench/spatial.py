@@ -57,7 +57,7 @@ import numpy as np
 import psycopg
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import Connection, Engine, event, text
 
 from bench import _synthetic as synthetic
 from registry import features, search
@@ -240,6 +240,13 @@ class Db:
             event.remove(self.engine, "before_cursor_execute", record)
         return seen[-1]
 
+    def find_sql(self, q: Query) -> tuple[str, dict[str, Any]]:
+        """`search.find`'s statement for q, verbatim, in psycopg's parameter style."""
+        with self.engine.begin() as conn:
+            sql, params = search.find_sql(conn, q)
+            compiled = text(sql).compile(dialect=conn.dialect)
+            return str(compiled), compiled.construct_params(params)
+
 
 # --- the measurements, each interleaved over the scales -----------------------------------------
 
@@ -253,8 +260,7 @@ def record(dbs: list[Db], timings: dict[str, Timings]) -> None:
 
 def bbox_runners(db: Db, w: Workload) -> dict[str, Runner]:
     live = list(LIVE)
-    sql, params = db.captured_sql(
-        lambda c: search.find(c, Query(area=area.bbox(w.boxes[0]), limit=10_000)))
+    sql, params = db.find_sql(Query(area=area.bbox(w.boxes[0]), limit=10_000))
 
     def verbatim(b: tuple[float, ...]) -> list[Any]:
         corners = dict(zip(("minx", "miny", "maxx", "maxy"), b, strict=True))
@@ -343,13 +349,12 @@ def explain(db: Db, w: Workload) -> None:
     our first page of the first polygon."""
     b = w.boxes[0]
     plans = {
-        "bbox, our SQL": db.captured_sql(
-            lambda c: search.find(c, Query(area=area.bbox(b), limit=10_000))),
+        "bbox, our SQL": db.find_sql(Query(area=area.bbox(b), limit=10_000)),
         "bbox, bare SQL": (BARE_BBOX_SQL, (*b, list(LIVE))),
         "hexbins, our SQL": db.captured_sql(
             lambda c: hexbins(c, HEX_RES, Query(categories=[HEX_CLASS]))),
-        f"5 km polygon, first {PAGE} by code, our SQL": db.captured_sql(
-            lambda c: search.find(c, Query(area=area.polygon(w.polygons[0]), limit=PAGE))),
+        f"5 km polygon, first {PAGE} by code, our SQL": db.find_sql(
+            Query(area=area.polygon(w.polygons[0]), limit=PAGE)),
     }
     for name, (sql, params) in plans.items():
         rows = db.pg.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params).fetchall()

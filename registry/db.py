@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections import namedtuple
 from collections.abc import Callable
+from functools import lru_cache
+from itertools import repeat
+from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy.dialects.postgresql import psycopg as pg_dialect
 from sqlalchemy.engine import make_url
 
 from registry import cluster
@@ -23,6 +28,33 @@ def quote_ident(name: str) -> str:
     if not _IDENT.match(name):
         raise ValueError(f"not a plain SQL identifier: {name!r}")
     return '"' + name + '"'
+
+
+@lru_cache(maxsize=256)
+def _compiled(sql: str) -> Any:
+    return text(sql).compile(dialect=_DIALECT)
+
+
+_DIALECT = pg_dialect.dialect()
+
+
+def fetch_named(conn: Connection, sql: str, params: dict[str, Any]) -> list[Any]:
+    """The rows of `sql` (SQLAlchemy `:name` parameters) as psycopg named tuples, in the
+    connection's own transaction: no SQLAlchemy row objects, for results of thousands of rows.
+    Never a prepared statement: PostgreSQL plans each run for its values (a generic plan for a
+    predicate on a bound geometry was measured 100-500x slower)."""
+    compiled = _compiled(sql)
+    with conn.connection.driver_connection.cursor() as cur:
+        rows = cur.execute(str(compiled), compiled.construct_params(params),
+                           prepare=False).fetchall()
+        names = tuple(d.name for d in cur.description or ())
+    # tuple.__new__ mapped over the rows builds the named tuples without a Python call each.
+    return list(map(tuple.__new__, repeat(_row_class(names)), rows))
+
+
+@lru_cache(maxsize=64)
+def _row_class(names: tuple[str, ...]) -> type:
+    return namedtuple("Row", names)  # noqa: PYI024 - built from a result's column names
 
 
 def database_url(settings: Settings, database: str | None = None) -> str:

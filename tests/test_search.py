@@ -106,7 +106,7 @@ def test_random_radii_are_exact_in_metres(engine, data):
 def test_radius_results_sorted_by_distance(engine, data):
     with engine.connect() as conn:
         rows = search.find(conn, Query(area=A.circle(113.9, 22.75, 800), sort="distance"))
-    d = [r["distance_m"] for r in rows]
+    d = [r.distance_m for r in rows]
     assert d == sorted(d) and d[-1] <= 800
 
 

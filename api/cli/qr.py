@@ -31,7 +31,7 @@ def tags(street: str) -> list[tuple[str, str, str]]:
     with engine().connect() as conn:
         d = dictionary.load(conn)
         rows = search.find(conn, Query(area=area.admin(street), limit=10_000))
-    return [(r["code"], d.categories[r["category"]].name_zh, r["name"] or "") for r in rows]
+    return [(r.code, d.categories[r.category].name_zh, r.name or "") for r in rows]
 
 
 def write_pdf(out: Path, items: list[tuple[str, str, str]], base: str) -> int:
