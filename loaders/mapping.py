@@ -152,6 +152,22 @@ def value(v: Any) -> Any:
     return v
 
 
+def column(a: np.ndarray) -> list[Any]:
+    """`value` over a whole column, with the common types done in bulk."""
+    kind = a.dtype.kind
+    if kind in "iub":
+        return a.tolist()
+    if kind == "f":
+        values = a.tolist()
+        nan = np.flatnonzero(np.isnan(a))
+        for i in nan.tolist():
+            values[i] = None
+        return values
+    if kind == "O":
+        return [(v.strip() or None) if type(v) is str else value(v) for v in a.tolist()]
+    return [value(v) for v in a]
+
+
 @dataclass
 class Records:
     """One chunk's records in registry terms; `problem` holds a refusal reason or None."""
@@ -163,12 +179,16 @@ class Records:
     depts: dict[str, list[str | None]]
     attributes: list[dict[str, Any]]
     problem: list[str | None]
-    missing: list[list[str]]  # mapped fields that are empty, per record
+    missing: list[tuple[int, str]]  # (record in the chunk, mapped field that is empty)
+
+
+def _text(values: list[Any]) -> list[str | None]:
+    return [v if v is None or type(v) is str else str(v) for v in values]
 
 
 def apply(m: Mapping, cols: dict[str, np.ndarray], n: int) -> Records:
-    """Map one chunk's columns (values converted once per column, not per cell lookup)."""
-    conv = {f: [value(x) for x in a] for f, a in cols.items() if f not in m.drop}
+    """Map one chunk's columns (converted a column at a time, not a cell at a time)."""
+    conv = {f: column(a) for f, a in cols.items() if f not in m.drop}
     for f, vm in m.values.items():
         if f in conv:
             conv[f] = [vm.get(str(x), x) if x is not None else None for x in conv[f]]
@@ -176,37 +196,50 @@ def apply(m: Mapping, cols: dict[str, np.ndarray], n: int) -> Records:
     def col(f: str | None) -> list[Any]:
         return conv[f] if f else [None] * n
 
-    sid = [None if x is None else str(x) for x in col(m.source_id)]
+    sid = _text(col(m.source_id))
     raw_cat = [m.category_fixed] * n if m.category_fixed else col(m.category_field)
-    cats, problems = [], []
-    for s, c in zip(sid, raw_cat, strict=True):
-        code = None if c is None else m.category_map.get(str(c), str(c))
-        cats.append(code)
-        problems.append("no source id" if s is None else
-                        "no class value" if code is None else None)
-    conds = []
-    for i, c in enumerate(col(m.condition)):
-        k = None if c is None else m.condition_map.get(str(c))
-        if c is not None and k is None and problems[i] is None:
-            problems[i] = f"condition {c!r} is not a known state (map it in the mapping)"
-        conds.append(k)
+    cmap = m.category_map
+    cats = [None if c is None else cmap.get(c if type(c) is str else str(c), str(c))
+            for c in raw_cat]
+    problems: list[str | None] = [None] * n
+    for i in np.flatnonzero(np.equal(np.array(sid, dtype=object), None)).tolist():
+        problems[i] = "no source id"
+    for i in np.flatnonzero(np.equal(np.array(cats, dtype=object), None)).tolist():
+        problems[i] = problems[i] or "no class value"
+    conds: list[str | None] = [None] * n
+    if m.condition:
+        smap = m.condition_map
+        conds = [None if c is None else smap.get(c if type(c) is str else str(c))
+                 for c in col(m.condition)]
+        for i, c in enumerate(col(m.condition)):
+            if c is not None and conds[i] is None and problems[i] is None:
+                problems[i] = f"condition {c!r} is not a known state (map it in the mapping)"
     mapped = m.mapped_fields()
     attr_fields = [f for f in conv if f not in mapped or f in m.dates.values()]
     names = {f: m.rename.get(f, f) for f in attr_fields}
     for attr, f in m.dates.items():
         names[f] = attr
-    attrs = [{names[f]: conv[f][i] for f in attr_fields if conv[f][i] is not None
-              and f != EXPORTED_ATTRIBUTES} for i in range(n)]
+    plain = [f for f in attr_fields if f != EXPORTED_ATTRIBUTES]
+    if plain:
+        keys = [names[f] for f in plain]
+        attrs = [{k: v for k, v in zip(keys, vals, strict=True) if v is not None}
+                 for vals in zip(*(conv[f] for f in plain), strict=True)]
+    else:
+        attrs = [{} for _ in range(n)]
     if EXPORTED_ATTRIBUTES in attr_fields:  # the registry's export: attributes as JSON text
         for a, j in zip(attrs, conv[EXPORTED_ATTRIBUTES], strict=True):
             if isinstance(j, str) and j.startswith("{"):
                 a.update(json.loads(j))
     # Mapped fields, and others that are nearly always filled: an empty one is a fault to
     # report (a field that is mostly empty, like a change date, is not).
-    check = [f for f in (m.name, m.condition, *m.departments.values(), *m.dates.values()) if f]
-    check += [f for f in attr_fields if f not in check and n
-              and sum(x is None for x in conv[f]) <= 0.1 * n]
-    missing = [[f for f in check if conv[f][i] is None] for i in range(n)]
-    return Records(sid, cats, [None if x is None else str(x) for x in col(m.name)], conds,
-                   {r: [None if x is None else str(x) for x in col(m.departments.get(r))]
-                    for r in ROLES}, attrs, problems, missing)
+    empty = {f: np.flatnonzero(np.equal(np.array(conv[f], dtype=object), None))
+             for f in dict.fromkeys([*(f for f in (m.name, m.condition,
+                                                   *m.departments.values(),
+                                                   *m.dates.values()) if f), *attr_fields])}
+    check = [f for f in empty if f in mapped or (n and len(empty[f]) <= 0.1 * n)]
+    missing = [(i, f) for f in check for i in empty[f].tolist()]
+    order = {f: k for k, f in enumerate(check)}
+    missing.sort(key=lambda p: (p[0], order[p[1]]))
+    return Records(sid, cats, _text(col(m.name)), conds,
+                   {r: _text(col(m.departments.get(r))) for r in ROLES}, attrs, problems,
+                   missing)

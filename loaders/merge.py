@@ -3,7 +3,6 @@ match, mint, insert or update with versions, link the crosswalk, retire what is 
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any
 
 from sqlalchemy import Connection, text
@@ -30,9 +29,41 @@ def lock(conn: Connection, dataset: str, wait: bool) -> None:
                           "(or pass --wait)")
 
 
-_BY_SOURCE_ID = text("""
-    UPDATE import_stage s SET code = c.code FROM crosswalk c
-    WHERE c.dataset = :ds AND c.source_id = s.source_id
+# Matched by source id: compare column by column. An entity first delivered by another
+# dataset belongs to that one: this dataset's copy links to it and does not overwrite it.
+# One pass (a hash join each way, no look-up per row) sets code, changes and action.
+_MATCHED = text("""
+    UPDATE import_stage s SET code = m.code, changed = m.changed,
+        action = CASE WHEN m.status IN ('retired', 'void') THEN 'review'
+                      WHEN m.category <> s.category THEN 'review'
+                      WHEN m.owned_elsewhere THEN 'unchanged'
+                      WHEN cardinality(m.changed) > 0 THEN 'changed' ELSE 'unchanged' END,
+        note = CASE WHEN m.status IN ('retired', 'void') THEN 'its code is ' || m.status
+                    WHEN m.category <> s.category
+                    THEN 'class changed from ' || m.category || ': retire and register anew'
+               END
+    FROM (
+        SELECT t.seq, e.code, e.status, e.category,
+            coalesce(o.first_at < c.created_at
+                     OR (o.first_at = c.created_at AND o.first_ds < c.dataset), false)
+              AS owned_elsewhere,
+            array_remove(ARRAY[
+                CASE WHEN e.name IS DISTINCT FROM t.name THEN 'name' END,
+                CASE WHEN e.condition IS DISTINCT FROM t.condition THEN 'condition' END,
+                CASE WHEN e.dept_admin IS DISTINCT FROM t.dept_admin THEN 'dept_admin' END,
+                CASE WHEN e.dept_owner IS DISTINCT FROM t.dept_owner THEN 'dept_owner' END,
+                CASE WHEN e.dept_maintainer IS DISTINCT FROM t.dept_maintainer
+                     THEN 'dept_maintainer' END,
+                CASE WHEN e.attributes IS DISTINCT FROM t.attributes THEN 'attributes' END,
+                CASE WHEN NOT ST_OrderingEquals(e.geom, t.geom) THEN 'geometry' END], NULL)
+              AS changed
+        FROM import_stage t
+        JOIN crosswalk c ON c.dataset = :ds AND c.source_id = t.source_id
+        JOIN entity e ON e.code = c.code
+        LEFT JOIN (SELECT code, min(created_at) AS first_at, min(dataset) AS first_ds
+                   FROM crosswalk WHERE dataset <> :ds GROUP BY code) o ON o.code = c.code
+    ) m
+    WHERE m.seq = s.seq
 """)
 # Not matched by source id: the same class within the class's tolerance and the same name
 # (or no name on one side), among entities this dataset does not already deliver. One
@@ -63,55 +94,35 @@ _BY_PLACE = text("""
                     ELSE 'ambiguous match: ' || b.all_codes END
     FROM best b WHERE b.seq = s.seq
 """)
-# Matched by source id: compare column by column. An entity first delivered by another
-# dataset belongs to that one: this dataset's copy links to it and does not overwrite it.
-_COMPARE = text("""
-    UPDATE import_stage s SET
-        changed = array_remove(ARRAY[
-            CASE WHEN e.name IS DISTINCT FROM s.name THEN 'name' END,
-            CASE WHEN e.condition IS DISTINCT FROM s.condition THEN 'condition' END,
-            CASE WHEN e.dept_admin IS DISTINCT FROM s.dept_admin THEN 'dept_admin' END,
-            CASE WHEN e.dept_owner IS DISTINCT FROM s.dept_owner THEN 'dept_owner' END,
-            CASE WHEN e.dept_maintainer IS DISTINCT FROM s.dept_maintainer
-                 THEN 'dept_maintainer' END,
-            CASE WHEN e.attributes IS DISTINCT FROM s.attributes THEN 'attributes' END,
-            CASE WHEN NOT ST_OrderingEquals(e.geom, s.geom) THEN 'geometry' END], NULL),
-        action = CASE WHEN e.status IN ('retired', 'void') THEN 'review'
-                      WHEN e.category <> s.category THEN 'review'
-                      WHEN owner.dataset <> :ds THEN 'unchanged' END,
-        note = CASE WHEN e.status IN ('retired', 'void') THEN 'its code is ' || e.status
-                    WHEN e.category <> s.category
-                    THEN 'class changed from ' || e.category || ': retire and register anew' END
-    FROM entity e, LATERAL (SELECT dataset FROM crosswalk c WHERE c.code = e.code
-                            ORDER BY created_at, dataset LIMIT 1) owner
-    WHERE e.code = s.code AND s.action IS NULL
-""")
-_CLASSIFY = text("""
-    UPDATE import_stage SET action = CASE
-        WHEN code IS NULL THEN 'add'
-        WHEN cardinality(changed) > 0 THEN 'changed' ELSE 'unchanged' END
-    WHERE action IS NULL
-""")
-_SET_CODES = text("""
-    UPDATE import_stage s SET code = t.code, serial = t.serial
-    FROM unnest(CAST(:seq AS int[]), CAST(:code AS text[]), CAST(:serial AS int[]))
-         AS t(seq, code, serial)
-    WHERE s.seq = t.seq
+# The rest is new: serials numbered per class in file order from the plan's first serial;
+# check digits from one bytea parameter (`registry.codes.check_digits` of every class, one
+# after the other from the plan's base): get_byte on a parameter costs O(1) a row, where
+# substr of a long text (or of a TOASTed column) would cost its length.
+_ADD = text("""
+    UPDATE import_stage s SET action = 'add', serial = n.serial,
+        code = :county || n.category || lpad(n.serial::text, 6, '0')
+               || chr(get_byte(CAST(:checks AS bytea), n.base + n.rn - 1))
+    FROM (SELECT r.seq, r.category, p.first + r.rn - 1 AS serial, p.base, r.rn
+          FROM (SELECT seq, category, row_number() OVER (PARTITION BY category ORDER BY seq)
+                       ::int AS rn
+                FROM import_stage WHERE code IS NULL AND action IS NULL) r
+          JOIN import_plan p ON p.category = r.category) n
+    WHERE s.seq = n.seq
 """)
 _INSERT = text(f"""
     INSERT INTO entity (code, county, category, serial, status, condition, name, dept_admin,
         dept_owner, dept_maintainer, attributes, geom, street_code, community_code, grid_code,
         h3, version, valid_from, recorded_at, created_at, batch_id)
     SELECT code, :county, category, serial, 'active', condition, name, dept_admin,
-        dept_owner, dept_maintainer, attributes, geom, {place_sql("geom")},
+        dept_owner, dept_maintainer, attributes, geom, {place_sql("s.geom", known="s")},
         h3, 1, now(), now(), now(), :batch_id
-    FROM import_stage WHERE action = 'add'
+    FROM import_stage s WHERE action = 'add' ORDER BY h3
 """)
 _UPDATE = text(f"""
     UPDATE entity e SET name = s.name, condition = s.condition, dept_admin = s.dept_admin,
         dept_owner = s.dept_owner, dept_maintainer = s.dept_maintainer,
         attributes = s.attributes, geom = s.geom, h3 = s.h3,
-        (street_code, community_code, grid_code) = (SELECT {place_sql("s.geom")}),
+        (street_code, community_code, grid_code) = (SELECT {place_sql("s.geom", known="s")}),
         version = e.version + 1, valid_from = now(), recorded_at = now(), batch_id = :batch_id
     FROM import_stage s WHERE s.code = e.code AND s.action = 'changed'
 """)
@@ -136,6 +147,7 @@ _MISSING = text(f"""
              AS shared
     FROM crosswalk c JOIN entity e ON e.code = c.code
     WHERE c.dataset = :ds AND e.status NOT IN {FINAL}
+      AND NOT EXISTS (SELECT 1 FROM import_stage x WHERE x.source_id = c.source_id)
       AND NOT EXISTS (SELECT 1 FROM import_seen x WHERE x.source_id = c.source_id)
     ORDER BY c.source_id
 """)
@@ -143,25 +155,25 @@ _MISSING = text(f"""
 
 def merge(conn: Connection, *, dataset: str, county: str, actor: str, batch_id: int,
           retire_missing: bool) -> dict[str, Any]:
-    """Apply the staged records; returns the changelog's lists."""
+    """Apply the staged records; returns the changelog's lists ("unchanged": a count)."""
     params = {"ds": dataset, "batch_id": batch_id, "county": county}
     conn.execute(text("ANALYZE import_stage"))
-    conn.execute(_BY_SOURCE_ID, params)
+    conn.execute(_MATCHED, params)
     conn.execute(_BY_PLACE, params)
-    conn.execute(_COMPARE, params)
-    conn.execute(_CLASSIFY)
-    by_class: dict[str, list[int]] = defaultdict(list)
-    for seq, cat in conn.execute(text(
-            "SELECT seq, category FROM import_stage WHERE action = 'add' ORDER BY seq")):
-        by_class[cat].append(seq)
-    seqs, code_of, serial_of = [], [], []
-    for cat, idx in sorted(by_class.items()):
-        for seq, s in zip(idx, serials.allocate(conn, county, cat, len(idx)), strict=True):
-            seqs.append(seq)
-            code_of.append(codes.make(county, cat, s))
-            serial_of.append(s)
-    if seqs:
-        conn.execute(_SET_CODES, {"seq": seqs, "code": code_of, "serial": serial_of})
+    plan = conn.execute(text("""SELECT category, count(*) FROM import_stage
+                                WHERE code IS NULL AND action IS NULL
+                                GROUP BY category ORDER BY category""")).all()
+    checks = []
+    base = 0
+    for cat, n in plan:
+        first = serials.allocate(conn, county, cat, n).start
+        conn.execute(text("INSERT INTO import_plan VALUES (:c, :f, :b)"),
+                     {"c": cat, "f": first, "b": base})
+        checks.append(codes.check_digits(county, cat, first, n))
+        base += n
+    if plan:
+        conn.execute(text("ANALYZE import_plan"))
+        conn.execute(_ADD, {**params, "checks": "".join(checks).encode("ascii")})
     snap = {"actor": actor, "reason": f"import of {dataset}", "batch_id": batch_id}
     conn.execute(_INSERT, params)
     conn.execute(snapshot_sql("code IN (SELECT code FROM import_stage WHERE action = 'add')"),
@@ -181,20 +193,22 @@ def merge(conn: Connection, *, dataset: str, county: str, actor: str, batch_id: 
               if not m["shared"]]
     if retire_missing and retire:
         _retire(conn, [r["code"] for r in retire], snap, batch_id)
-    rows = conn.execute(text("""SELECT action, source_id, code, changed, note
-                                FROM import_stage ORDER BY seq""")).all()
-    out: dict[str, Any] = {"added": [], "linked": [], "changed": [], "unchanged": [],
-                           "review": [], "missing": missing,
-                           "retired": retire if retire_missing else []}
-    key = {"add": "added", "link": "linked", "changed": "changed", "unchanged": "unchanged",
-           "review": "review"}
-    for r in rows:
-        item: dict[str, Any] = {"source_id": r.source_id, "code": r.code}
-        if r.action == "changed":
-            item["changed"] = list(r.changed)
-        if r.note:
-            item["reason"] = r.note
-        out[key[r.action]].append(item)
+    out: dict[str, Any] = {"added": [], "linked": [], "changed": [], "review": [],
+                           "missing": missing, "retired": retire if retire_missing else []}
+    key = {"add": "added", "link": "linked", "changed": "changed", "review": "review"}
+    raw = conn.connection.driver_connection
+    # Tuples straight from psycopg: an import of a million rows lists a million codes.
+    for action, source_id, code, changed, note in raw.execute(
+            "SELECT action, source_id, code, changed, note FROM import_stage "
+            "WHERE action <> 'unchanged' ORDER BY seq"):
+        item: dict[str, Any] = {"source_id": source_id, "code": code}
+        if action == "changed":
+            item["changed"] = changed
+        if note:
+            item["reason"] = note
+        out[key[action]].append(item)
+    out["unchanged"] = raw.execute(
+        "SELECT count(*) FROM import_stage WHERE action = 'unchanged'").fetchone()[0]
     return out
 
 

@@ -11,18 +11,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import shapely
 from sqlalchemy import Connection, Engine, text
 
 from loaders import mapping as mapping_mod
 from loaders import merge as merge_mod
 from loaders import read, stage, validate
-from registry import dictionary
+from registry import dictionary, placement
 from spatial import geometry as geo
 from spatial import h3
 
-ORDER = ("added", "linked", "changed", "unchanged", "missing", "retired", "refused",
-         "review", "duplicate")
+ORDER = ("added", "linked", "changed", "missing", "retired", "refused", "review",
+         "duplicate")
+SUMMARY = (*ORDER[:3], "unchanged", *ORDER[3:])  # the order of the CLI's summary table
 
 
 @dataclass
@@ -49,16 +51,20 @@ class Report:
     notes: list[str]
     lists: dict[str, list[Any]] = field(default_factory=dict)
     warnings: dict[str, list[Any]] = field(default_factory=dict)
+    unchanged: int = 0  # counted, not listed: a re-import would list every record
 
     @property
     def counts(self) -> dict[str, int]:
         return {k: len(self.lists.get(k, [])) for k in ORDER} | {
-            k: len(v) for k, v in self.warnings.items()}
+            "unchanged": self.unchanged} | {k: len(v) for k, v in self.warnings.items()}
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self, *, added: bool = True) -> dict[str, Any]:
+        """The changelog; without `added`, the new codes are left to the crosswalk (its rows
+        carry the batch id), which is how the batch record keeps a million-row import small."""
+        lists = self.lists if added else {k: v for k, v in self.lists.items() if k != "added"}
         return {"dataset": self.dataset, "file": self.file, "batch_id": self.batch_id,
                 "dry_run": self.dry_run, "features": self.features, "notes": self.notes,
-                "counts": self.counts, **self.lists, "warnings": self.warnings}
+                "counts": self.counts, **lists, "warnings": self.warnings}
 
 
 def district_geometry(conn: Connection) -> Any:
@@ -107,6 +113,7 @@ def _run(conn: Connection, src: read.Source, m: mapping_mod.Mapping, opts: Optio
         {"d": opts.dataset, "a": opts.actor, "f": str(src.path), "h": src.file_hash}).scalar()
     d = dictionary.load(conn)
     district = district_geometry(conn)
+    placer = placement.Placer.load(conn)
     stage.create(conn)
     state = validate.FileState()
     done = 0
@@ -118,60 +125,74 @@ def _run(conn: Connection, src: read.Source, m: mapping_mod.Mapping, opts: Optio
             raise read.ImportRefused(f"{src.path.name}: {why}")
         _collect(report, recs, out, chunk.offset)
         ok = np.flatnonzero(out.status == "ok")
-        stage.copy_seen(conn, [s for s in recs.source_id if s is not None])
+        # Source ids of records not staged, so that they do not count as missing.
+        stage.copy_seen(conn, [recs.source_id[i] for i in np.flatnonzero(out.status != "ok")
+                               if recs.source_id[i] is not None])
         if len(ok):
-            _stage(conn, recs, out, ok, chunk.offset)
+            _stage(conn, recs, out, ok, chunk.offset, placer)
         done += n
         progress(done, src.features)
     lists = merge_mod.merge(conn, dataset=opts.dataset, county=county, actor=opts.actor,
                             batch_id=report.batch_id, retire_missing=opts.retire_missing)
     review = lists.pop("review")
+    report.unchanged = lists.pop("unchanged")
     report.lists.update(lists)
     report.lists["review"] += review
     conn.execute(text("""UPDATE import_batch SET finished_at = now(), counts = CAST(:c AS jsonb),
                          report = CAST(:r AS jsonb) WHERE id = :id"""),
                  {"c": json.dumps(report.counts), "id": report.batch_id,
-                  "r": json.dumps(report.as_json(), ensure_ascii=False, default=str)})
+                  "r": json.dumps(report.as_json(added=False), ensure_ascii=False,
+                                  default=str)})
 
 
 def _collect(report: Report, recs: mapping_mod.Records, out: validate.Outcome,
              offset: int) -> None:
-    for i in range(len(out.status)):
-        s = out.status[i]
-        if s in ("refused", "review", "duplicate"):
-            report.lists[s].append({"record": offset + i, "source_id": recs.source_id[i],
-                                    "reason": out.reason[i]})
-        if out.repaired[i]:
-            report.warnings["repaired"].append({"record": offset + i,
-                                                "source_id": recs.source_id[i]})
-        if out.outside_m[i] > 0:
-            report.warnings["outside_district"].append(
-                {"record": offset + i, "source_id": recs.source_id[i],
-                 "distance_m": round(float(out.outside_m[i]), 1)})
-        for f in recs.missing[i]:
-            report.warnings["missing_attribute"].append(
-                {"record": offset + i, "source_id": recs.source_id[i], "field": f})
+    """The chunk's refusals, reviews, duplicates and warnings into the report (only the
+    flagged records are visited)."""
+    sid = recs.source_id
+    for i in np.flatnonzero(np.isin(out.status, ("refused", "review", "duplicate"))).tolist():
+        report.lists[out.status[i]].append({"record": offset + i, "source_id": sid[i],
+                                            "reason": out.reason[i]})
+    for i in np.flatnonzero(out.repaired).tolist():
+        report.warnings["repaired"].append({"record": offset + i, "source_id": sid[i]})
+    for i in np.flatnonzero(out.outside_m > 0).tolist():
+        report.warnings["outside_district"].append(
+            {"record": offset + i, "source_id": sid[i],
+             "distance_m": round(float(out.outside_m[i]), 1)})
+    for i, f in recs.missing:
+        report.warnings["missing_attribute"].append(
+            {"record": offset + i, "source_id": sid[i], "field": f})
 
 
 def _stage(conn: Connection, recs: mapping_mod.Records, out: validate.Outcome,
-           ok: np.ndarray, offset: int) -> None:
+           ok: np.ndarray, offset: int, placer: placement.Placer) -> None:
     geoms = out.geoms[ok]
-    pts = np.array([geo.representative_point(g) for g in geoms], dtype=object) \
-        if not (shapely.get_type_id(geoms) == 0).all() else geoms
-    cells = h3.cells(shapely.get_y(pts), shapely.get_x(pts))
+    is_point = shapely.get_type_id(geoms) == 0
+    pts = geoms.copy()
+    pts[~is_point] = shapely.point_on_surface(geoms[~is_point])  # geo.representative_point
+    x, y = shapely.get_x(pts), shapely.get_y(pts)
+    cells = h3.cells(y, x)
+    # Points are placed here (the SQL rule, vectorised); lines and polygons by the merge.
+    placed = placer.place(x[is_point], y[is_point])
+    place = {}
+    for level, codes in placed.items():
+        col = np.full(len(ok), None, dtype=object)
+        col[is_point] = codes
+        place[level] = col.tolist()
     seq = ok + offset
-    pick = ok.tolist()
-    rows = {"source_id": [recs.source_id[i] for i in pick],
-            "category": [recs.category[i] for i in pick],
-            "name": [recs.name[i] for i in pick],
-            "condition": [recs.condition[i] for i in pick],
-            **{r: [recs.depts[r][i] for i in pick] for r in mapping_mod.ROLES},
-            "attributes": [recs.attributes[i] for i in pick]}
-    stage.copy_records(conn, seq, rows, geoms, cells)
+    every = len(ok) == len(out.status)
+
+    def pick(values: list[Any]) -> list[Any]:
+        return values if every else [values[i] for i in ok.tolist()]
+
+    rows = {"source_id": pick(recs.source_id), "category": pick(recs.category),
+            "name": pick(recs.name), "condition": pick(recs.condition),
+            **{r: pick(recs.depts[r]) for r in mapping_mod.ROLES},
+            "attributes": [stage.JSONB_V1 + orjson.dumps(a) for a in pick(recs.attributes)]}
+    stage.copy_records(conn, seq, rows, geoms, cells, place)
     covers = []
-    for s, g in zip(seq.tolist(), geoms, strict=True):
-        if g.geom_type != "Point":
-            covers += [(s, c, h3.descendant_range(c)[0]) for c in h3.cover_cells(g)]
+    for s, g in zip(seq[~is_point].tolist(), geoms[~is_point], strict=True):
+        covers += [(s, c, h3.descendant_range(c)[0]) for c in h3.cover_cells(g)]
     stage.copy_covers(conn, covers)
 
 

@@ -13,18 +13,23 @@ from registry.models import SRID
 
 _DDL = [
     """CREATE TEMP TABLE import_stage (
-        seq int PRIMARY KEY, source_id text NOT NULL, category text NOT NULL, name text,
+        seq int NOT NULL, source_id text NOT NULL, category text NOT NULL, name text,
         condition text, dept_admin text, dept_owner text, dept_maintainer text,
         attributes jsonb NOT NULL, geom geometry NOT NULL, h3 bigint NOT NULL,
+        street_code text, community_code text, grid_code text,
         code text, serial int, action text, changed text[], note text) ON COMMIT DROP""",
+    "CREATE TEMP TABLE import_plan (category text, first int, base int) ON COMMIT DROP",
     "CREATE TEMP TABLE import_cover (seq int, cell bigint, lo bigint) ON COMMIT DROP",
     "CREATE TEMP TABLE import_seen (source_id text) ON COMMIT DROP",
 ]
 _COLUMNS = ("seq", "source_id", "category", "name", "condition", "dept_admin", "dept_owner",
-            "dept_maintainer", "attributes", "geom", "h3")
-# geom travels as EWKB through a bytea dumper: PostGIS's binary input reads EWKB directly.
-_TYPES = ["int4", "text", "text", "text", "text", "text", "text", "text", "jsonb", "bytea",
-          "int8"]
+            "dept_maintainer", "attributes", "geom", "h3", "street_code", "community_code",
+            "grid_code")
+# geom travels as EWKB and attributes as jsonb's binary form (a version byte and the text),
+# both through the bytea dumper: the server reads them as they are, no Python dumper per row.
+_TYPES = ["int4", "text", "text", "text", "text", "text", "text", "text", "bytea", "bytea",
+          "int8", "text", "text", "text"]
+JSONB_V1 = b"\x01"
 
 
 def create(conn: Connection) -> None:
@@ -37,12 +42,13 @@ def _raw(conn: Connection) -> Any:
 
 
 def copy_records(conn: Connection, seq: np.ndarray, rows: dict[str, list[Any]],
-                 geoms: np.ndarray, h3: np.ndarray) -> None:
-    """Binary COPY of one chunk's accepted records."""
+                 geoms: np.ndarray, h3: np.ndarray, place: dict[str, list[Any]]) -> None:
+    """Binary COPY of one chunk's accepted records (`attributes`: jsonb's binary form)."""
     wkb = shapely.to_wkb(shapely.set_srid(geoms, SRID), include_srid=True)
     cols = [seq.tolist(), rows["source_id"], rows["category"], rows["name"],
             rows["condition"], rows["dept_admin"], rows["dept_owner"], rows["dept_maintainer"],
-            rows["attributes"], list(wkb), h3.tolist()]
+            rows["attributes"], wkb.tolist(), h3.tolist(), place["street"],
+            place["community"], place["grid"]]
     with _raw(conn).cursor() as cur, cur.copy(
             f"COPY import_stage ({', '.join(_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as cp:
         cp.set_types(_TYPES)

@@ -4,6 +4,7 @@ what lies outside the district, and catch a source id delivered twice in the fil
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,10 @@ METRES_PER_DEGREE = 111_000.0
 # shapely type ids → geometry family (2 is a LinearRing, 7 a collection: neither is stored)
 _FAMILY = np.array(["point", "line", "", "polygon", "point", "line", "polygon", ""],
                    dtype=object)
+
+
+_TYPE_NAMES = ("Point", "LineString", "LinearRing", "Polygon", "MultiPoint", "MultiLineString",
+               "MultiPolygon", "GeometryCollection")
 
 
 @dataclass
@@ -46,16 +51,18 @@ def check(records: Any, geoms: np.ndarray, d: dictionary.Dictionary, district: A
     repaired = np.zeros(n, dtype=bool)
     outside = np.zeros(n)
 
-    def refuse(mask: np.ndarray, why: str | np.ndarray) -> None:
-        m = mask & (status == "ok")
+    def refuse(mask: np.ndarray, why: str | Callable[[int], str]) -> None:
+        m = np.flatnonzero(mask & (status == "ok"))
         status[m] = "refused"
-        reason[m] = why if isinstance(why, str) else why[m]
+        reason[m] = why if isinstance(why, str) else [why(i) for i in m.tolist()]
 
     problem = np.array(records.problem, dtype=object)
-    refuse(np.not_equal(problem, None), problem)
-    known = np.array([c in d.categories if c else False for c in records.category])
+    refuse(np.not_equal(problem, None), lambda i: problem[i])
     cats = np.array([c or "" for c in records.category], dtype=object)
-    refuse(~known, np.array([f"unknown class {c!r}" for c in cats], dtype=object))
+    classes = np.unique(cats)
+    known_classes = [c for c in classes.tolist() if c in d.categories]
+    known = np.isin(cats, known_classes)
+    refuse(~known, lambda i: f"unknown class {cats[i]!r}")
     missing = shapely.is_missing(geoms)
     refuse(missing, "no geometry")
     g = geoms.copy()
@@ -71,12 +78,14 @@ def check(records: Any, geoms: np.ndarray, d: dictionary.Dictionary, district: A
     # A one-part MultiPoint is a point; other multipoints are not one entity.
     multi1 = (shapely.get_type_id(g) == 4) & (shapely.get_num_geometries(g) == 1)
     g[multi1] = shapely.get_geometry(g[multi1], 0)
-    fam = _FAMILY[shapely.get_type_id(g)]
-    allowed = np.array([fam[i] in d.categories[c].geometry_types if known[i] else True
-                        for i, c in enumerate(cats)])
-    refuse(~allowed | (fam == ""), np.array(
-        [f"a {t} is not allowed for class {c}" for t, c in
-         zip(shapely.get_type_id(g), cats, strict=True)], dtype=object))
+    types = shapely.get_type_id(g)
+    fam = _FAMILY[types]
+    allowed = ~known  # unknown classes were refused above
+    for c in known_classes:
+        of_c = cats == c
+        allowed[of_c] = np.isin(fam[of_c], list(d.categories[c].geometry_types))
+    refuse(~allowed | (fam == ""),
+           lambda i: f"a {_TYPE_NAMES[types[i]]} is not allowed for class {cats[i]}")
     ok = status == "ok"
     invalid = ok & ~shapely.is_valid(g)
     for i in np.flatnonzero(invalid):
@@ -92,11 +101,14 @@ def check(records: Any, geoms: np.ndarray, d: dictionary.Dictionary, district: A
         outside[far] = shapely.distance(district, g[far]) * METRES_PER_DEGREE
         status[far] = "review"
         reason[far] = [f"outside the district by {m:.0f} m" for m in outside[far]]
-    for i in np.flatnonzero(status != "refused"):
-        sid = records.source_id[i]
-        first = state.seen.setdefault(sid, offset + i)
-        if first != offset + i:
-            status[i], reason[i] = "duplicate", f"source id given again (first: record {first})"
+    kept = np.flatnonzero(status != "refused")
+    sid = records.source_id
+    seen = state.seen
+    first = np.array([seen.setdefault(sid[i], offset + i) for i in kept.tolist()],
+                     dtype=np.int64)
+    for i, f in zip(kept[first != kept + offset].tolist(),
+                    first[first != kept + offset].tolist(), strict=True):
+        status[i], reason[i] = "duplicate", f"source id given again (first: record {f})"
     return Outcome(status, reason, g, repaired, outside)
 
 

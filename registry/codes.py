@@ -52,6 +52,27 @@ def make(county: str, category: str, serial: int) -> str:
     return body + check_digit(body)
 
 
+def check_digits(county: str, category: str, first: int, n: int) -> str:
+    """The check digits of serials `first` … `first + n - 1` of one class, as one string
+    (character i belongs to serial first + i): ISO 7064 MOD 11,10 run over numpy arrays, equal
+    to `check_digit` for every body (tested) at a hundredth of its cost per code."""
+    import numpy as np
+
+    if n < 1:
+        return ""
+    if not 1 <= first <= first + n - 1 <= MAX_SERIAL:
+        raise ValueError(f"serials {first}..{first + n - 1} outside 1..{MAX_SERIAL}")
+    state = 5  # the prefix is the same for all: run it once, as mod_11_10.checksum does
+    for ch in county + category:
+        state = (((state or 10) * 2) % 11 + int(ch)) % 10
+    serials = np.arange(first, first + n, dtype=np.int64)
+    check = np.full(n, state, dtype=np.int64)
+    for power in (100_000, 10_000, 1_000, 100, 10, 1):
+        check = (np.where(check == 0, 10, check) * 2 % 11 + serials // power % 10) % 10
+    digits = (1 - np.where(check == 0, 10, check) * 2 % 11) % 10
+    return (digits.astype(np.uint8) + ord("0")).tobytes().decode("ascii")
+
+
 def parse(text: str) -> Code:
     """Split a code into its parts, refusing it with the exact reason when it is malformed."""
     code = text.strip()

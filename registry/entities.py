@@ -145,9 +145,15 @@ def snapshot_sql(where: str, changed: str = "CAST(:changed AS text[])") -> Any:
     return text(_SNAPSHOT.replace("CAST(:changed AS text[])", changed).format(where=where))
 
 
-def place_sql(geom: str) -> str:
-    """street, community, grid of a geometry expression: the one placement rule."""
-    return _PLACE.format(g=geom)
+def place_sql(geom: str, known: str | None = None) -> str:
+    """street, community, grid of a geometry expression: the one placement rule. `known`: a
+    table alias whose street_code, community_code and grid_code columns were placed already
+    (`registry.placement`, the same rule in Python); NULLs there are placed here."""
+    if known is None:
+        return _PLACE.format(g=geom)
+    return ",".join(f"COALESCE({known}.{level}_code, {sql.strip()})" for level, sql in
+                    zip(("street", "community", "grid"), _PLACE.format(g=geom).split(",\n"),
+                        strict=True))
 
 
 _SNAPSHOT_MANY = snapshot_sql("code = ANY(CAST(:codes AS text[]))")

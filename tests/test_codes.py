@@ -92,3 +92,17 @@ def test_serial_bounds():
         codes.make("440311", "0101", 0)
     with pytest.raises(ValueError):
         codes.make("440311", "0101", 1_000_000)
+
+
+def test_check_digits_in_bulk_equal_one_at_a_time():
+    rng = random.Random(7)
+    for _ in range(20):
+        county, cat = rng.choice(list(D.counties)), rng.choice(list(D.categories))
+        first = rng.randint(1, codes.MAX_SERIAL - 500)
+        digits = codes.check_digits(county, cat, first, 500)
+        assert [codes.make(county, cat, first + i)[-1] for i in range(500)] == list(digits)
+    assert codes.check_digits("440311", "0101", 1, 1) == "4"  # the example
+    last = codes.check_digits("440311", "0101", codes.MAX_SERIAL, 1)
+    assert codes.make("440311", "0101", codes.MAX_SERIAL)[-1] == last
+    with pytest.raises(ValueError, match="outside"):
+        codes.check_digits("440311", "0101", codes.MAX_SERIAL, 2)

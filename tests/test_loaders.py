@@ -319,3 +319,31 @@ def test_export_in_another_crs(reg: Engine, sample: Manifest, tmp_path: Path) ->
     again = run(reg, out, Options(dataset="视频监控平台"), county=COUNTY)
     assert again.counts["added"] == 0
     assert again.counts["unchanged"] + again.counts["changed"] > 0
+
+
+def test_points_placed_in_python_as_sql_places_them(reg: Engine) -> None:
+    """The loaders place points in bulk (registry.placement); the registry's one rule is the
+    SQL `area_code()`. Random points and every grid vertex (on two or more boundaries, where
+    the lowest code wins) get the same street, community and grid both ways."""
+    from registry.placement import Placer
+
+    with reg.begin() as conn:
+        placer = Placer.load(conn)
+        verts = conn.execute(text(
+            "SELECT ST_X(p.geom), ST_Y(p.geom) FROM admin_area a, "
+            "ST_DumpPoints(a.geom) p WHERE a.level = 'grid' LIMIT 3000")).all()
+        minx, miny, maxx, maxy = conn.execute(text(
+            "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+            "(SELECT ST_Extent(geom) e FROM admin_area WHERE level = 'street') s")).one()
+        rng = np.random.default_rng(3)
+        x = np.concatenate([rng.uniform(minx, maxx, 3000), [v[0] for v in verts]])
+        y = np.concatenate([rng.uniform(miny, maxy, 3000), [v[1] for v in verts]])
+        ours = placer.place(x, y)
+        sql = conn.execute(text(
+            "SELECT area_code('street', p), area_code('community', p), area_code('grid', p) "
+            "FROM unnest(CAST(:x AS float8[]), CAST(:y AS float8[])) WITH ORDINALITY "
+            "AS t(x, y, i), LATERAL (SELECT ST_SetSRID(ST_MakePoint(x, y), 4490) p) q "
+            "ORDER BY i"), {"x": x.tolist(), "y": y.tolist()}).all()
+    for k, level in enumerate(("street", "community", "grid")):
+        assert ours[level].tolist() == [r[k] for r in sql], level
+    assert sum(r[2] is None for r in sql) > 100  # the random points reach outside too

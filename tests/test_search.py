@@ -347,3 +347,13 @@ def test_an_approximate_count_counts(engine, data):
     with engine.connect() as conn:
         n, exact = search.count(conn, Query(area=env, approx=True))
     assert exact and n < len(data)
+
+
+def test_bulk_cells_equal_the_cell_of_each_point():
+    """`h3.cells` (h3ronpy, the loaders' path) and `h3.cell` (h3-py, one point) agree."""
+    rng = np.random.default_rng(11)
+    lat, lng = rng.uniform(22.6, 22.9, 2000), rng.uniform(113.75, 114.05, 2000)
+    bulk = h3.cells(lat, lng)
+    assert bulk.dtype == np.int64
+    assert bulk.tolist() == [h3.cell(a, b) for a, b in zip(lat.tolist(), lng.tolist())]
+    assert len(h3.cells(np.empty(0), np.empty(0))) == 0

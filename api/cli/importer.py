@@ -18,7 +18,7 @@ from rich.progress import (
 from rich.table import Table
 
 from api.cli.common import console, domain_errors, engine, settings
-from loaders.pipeline import ORDER, Options, run
+from loaders.pipeline import SUMMARY, Options, run
 
 
 def import_layer(
@@ -59,7 +59,7 @@ def import_layer(
     table = Table(title=f"{'DRY RUN: ' if dry_run else ''}{path.name} → {dataset}")
     table.add_column("outcome")
     table.add_column("records", justify="right")
-    for key in ORDER + tuple(k for k in counts if k not in ORDER):
+    for key in SUMMARY + tuple(k for k in counts if k not in SUMMARY):
         table.add_row(key, f"{counts[key]:,}")
     console.print(table)
     for note in result.notes:
