@@ -18,8 +18,8 @@ import psycopg
 from sqlalchemy import Connection, text
 
 from registry import dictionary, lifecycle
-from registry.db import fetch_named
 from registry.cql import Filter
+from registry.db import fetch_named
 from registry.errors import InvalidParameter, NotFound
 from spatial import area as areas
 from spatial import h3

@@ -355,5 +355,5 @@ def test_bulk_cells_equal_the_cell_of_each_point():
     lat, lng = rng.uniform(22.6, 22.9, 2000), rng.uniform(113.75, 114.05, 2000)
     bulk = h3.cells(lat, lng)
     assert bulk.dtype == np.int64
-    assert bulk.tolist() == [h3.cell(a, b) for a, b in zip(lat.tolist(), lng.tolist())]
+    assert bulk.tolist() == [h3.cell(a, b) for a, b in zip(lat.tolist(), lng.tolist(), strict=True)]
     assert len(h3.cells(np.empty(0), np.empty(0))) == 0
