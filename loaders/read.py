@@ -3,11 +3,15 @@ stays bounded, with its text decoded right and its coordinates brought to CGCS20
 
 from __future__ import annotations
 
+import atexit
 import hashlib
+import shutil
+import tempfile
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pyogrio
@@ -41,6 +45,11 @@ class Source:
     file_hash: str
     notes: list[str] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)  # GDAL open options and encoding
+    read_path: Path | None = None  # what GDAL reads, when not `path` itself (a bare array)
+
+    @property
+    def gdal_path(self) -> Path:
+        return self.read_path or self.path
 
 
 @dataclass
@@ -64,16 +73,17 @@ def file_hash(path: Path) -> str:
     return h.hexdigest()
 
 
-def detect_dbf_encoding(dbf: Path, sample_bytes: int = 1 << 20) -> str | None:
+def detect_dbf_encoding(dbf: Path | IO[bytes], sample_bytes: int = 1 << 20) -> str | None:
     """UTF-8 or GBK for a DBF that came without a `.cpg`. GDAL would read it as Latin-1 and
     raise nothing, turning 光明路灯 into mojibake, so the bytes are tried: strict UTF-8 first
-    (GBK text is almost never valid UTF-8), then GBK. None: plain ASCII, nothing to decide."""
-    with dbf.open("rb") as f:
+    (GBK text is almost never valid UTF-8), then GBK. None: plain ASCII, nothing to decide.
+    `dbf`: a path, or an open binary file (a member of a zip)."""
+    with (dbf.open("rb") if isinstance(dbf, Path) else dbf) as f:
         head = f.read(32)
         if len(head) < 32:
             return None
         header_len = int.from_bytes(head[8:10], "little")
-        f.seek(header_len)
+        f.read(header_len - 32)  # a zip member cannot seek
         body = f.read(sample_bytes)
     if body.isascii():
         return None
@@ -91,6 +101,24 @@ def detect_dbf_encoding(dbf: Path, sample_bytes: int = 1 << 20) -> str | None:
         return None
 
 
+def _shapefile_encoding(path: Path, layer: str | None) -> str | None:
+    """The detected encoding of a Shapefile (also one inside a .zip) without a `.cpg`."""
+    if path.suffix.lower() == ".shp":
+        if path.with_suffix(".cpg").exists() or path.with_suffix(".CPG").exists():
+            return None
+        dbf = path.with_suffix(".dbf")
+        return detect_dbf_encoding(dbf) if dbf.exists() else None
+    if path.suffix.lower() != ".zip" or not zipfile.is_zipfile(path):
+        return None
+    with zipfile.ZipFile(path) as z:
+        names = {n.lower(): n for n in z.namelist()}
+        stems = [n[:-4] for n in names if n.endswith(".shp")
+                 and (layer is None or Path(n).stem == layer.lower())]
+        if len(stems) != 1 or stems[0] + ".cpg" in names or stems[0] + ".dbf" not in names:
+            return None
+        return detect_dbf_encoding(z.open(names[stems[0] + ".dbf"]))
+
+
 def parse_crs(value: str | None) -> int | str | None:
     if value is None or value == "":
         return None
@@ -101,6 +129,29 @@ def parse_crs(value: str | None) -> int | str | None:
         return crs_mod.epsg(value)
     except SpatialError as e:
         raise ImportRefused(f"--crs {value!r}: {e}; or gcj02 / bd09") from None
+
+
+def _bare_array(path: Path) -> Path | None:
+    """A GeoJSON file that is a bare array of Features (GDAL recognises only a
+    FeatureCollection): a copy wrapped in one, made by streaming bytes, never parsed whole.
+    The copy lives in a temporary folder removed when the process ends."""
+    if path.suffix.lower() not in (".json", ".geojson"):
+        return None
+    with path.open("rb") as f:
+        head = f.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+        if not head.startswith(b"["):
+            return None
+        f.seek(0)
+        if f.read(3) != b"\xef\xbb\xbf":
+            f.seek(0)
+        folder = Path(tempfile.mkdtemp(prefix="citytwin-import-"))
+        atexit.register(shutil.rmtree, folder, True)
+        wrapped = folder / (path.stem + ".geojson")
+        with wrapped.open("wb") as out:
+            out.write(b'{"type": "FeatureCollection", "features": ')
+            shutil.copyfileobj(f, out, 1 << 20)
+            out.write(b"}")
+    return wrapped
 
 
 def _options(path: Path) -> dict[str, Any]:
@@ -118,23 +169,27 @@ def open_source(path: Path, *, layer: str | None = None, crs: str | None = None,
     if not path.exists():
         raise ImportRefused(f"{path}: no such file")
     notes: list[str] = []
-    layers = pyogrio.list_layers(path)
+    read_path = _bare_array(path)
+    if read_path is not None:
+        notes.append("a bare JSON array of Features: read as a FeatureCollection")
+    gdal_path = read_path or path
+    try:
+        layers = pyogrio.list_layers(gdal_path)
+    except Exception as e:  # noqa: BLE001 - GDAL's errors are many; the message is the point
+        raise ImportRefused(f"{path.name}: GDAL cannot read it: {e}") from None
     if layer is None and len(layers) > 1:
         raise ImportRefused(f"{path.name} has {len(layers)} layers "
                             f"({', '.join(str(n) for n in layers[:, 0])}): choose one with "
                             "--layer")
     opts = _options(path)
-    if encoding is None and path.suffix.lower() == ".shp" \
-            and not path.with_suffix(".cpg").exists() \
-            and not path.with_suffix(".CPG").exists():
-        dbf = path.with_suffix(".dbf")
-        encoding = detect_dbf_encoding(dbf) if dbf.exists() else None
+    if encoding is None:
+        encoding = _shapefile_encoding(path, layer)
         if encoding:
             notes.append(f"no .cpg: the text was detected as {encoding}")
     if encoding:
         opts["encoding"] = encoding
     try:
-        info = pyogrio.read_info(path, layer=layer, **opts)
+        info = pyogrio.read_info(gdal_path, layer=layer, **opts)
     except Exception as e:  # noqa: BLE001 - GDAL's errors are many; the message is the point
         raise ImportRefused(f"{path.name}: GDAL cannot read it: {e}") from None
     declared = parse_crs(crs)
@@ -147,7 +202,7 @@ def open_source(path: Path, *, layer: str | None = None, crs: str | None = None,
     else:
         bounds = info.get("total_bounds")
         if bounds is None or not np.isfinite(bounds).all():
-            bounds = _first_bounds(path, layer, opts)
+            bounds = _first_bounds(gdal_path, layer, opts)
         if bounds is not None and -180 <= bounds[0] <= bounds[2] <= 180 \
                 and -90 <= bounds[1] <= bounds[3] <= 90:
             resolved = 4326
@@ -159,7 +214,7 @@ def open_source(path: Path, *, layer: str | None = None, crs: str | None = None,
                 f"(bounds {bounds}): give --crs, e.g. --crs EPSG:4547")
     return Source(path, layer, info["driver"], encoding or info.get("encoding"), resolved,
                   int(info["features"]), [str(f) for f in info["fields"]], file_hash(path),
-                  notes, opts)
+                  notes, opts, read_path)
 
 
 def _first_bounds(path: Path, layer: str | None, opts: dict[str, Any]) -> Any:
@@ -185,7 +240,7 @@ def chunks(src: Source, size: int = CHUNK) -> Iterator[Chunk]:
     """The features in order, `size` at a time, geometries already in the storage CRS."""
     offset = 0
     while offset < src.features or src.features < 0:
-        meta, _, wkb, data = raw_read(src.path, layer=src.layer, skip_features=offset,
+        meta, _, wkb, data = raw_read(src.gdal_path, layer=src.layer, skip_features=offset,
                                       max_features=size, **src.options)
         n = len(wkb) if wkb is not None else (len(data[0]) if data else 0)
         if n == 0:

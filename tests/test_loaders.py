@@ -130,6 +130,40 @@ def test_gbk_without_cpg(reg: Engine, sample: Manifest) -> None:
     assert "光明区城市管理和综合执法局" in names
 
 
+def test_zipped_gbk_shapefile_without_cpg(reg: Engine, sample: Manifest,
+                                         tmp_path: Path) -> None:
+    """The same GBK Shapefile without .cpg, delivered as a .zip: detected inside the zip."""
+    import zipfile
+
+    info = sample["files"]["v1"]["chengguan/street_trees.shp"]
+    shp = sample.path(info["path"])
+    parts = [p for p in shp.parent.glob(shp.stem + ".*") if p.suffix.lower() != ".cpg"]
+    zipped = tmp_path / "street_trees.zip"
+    with zipfile.ZipFile(zipped, "w") as z:
+        for p in parts:
+            z.write(p, p.name)
+    r = run(reg, zipped, Options(dataset="城管"), county=COUNTY)
+    assert any("GBK" in n for n in r.notes) and r.counts["added"] > 0
+    with reg.connect() as conn:
+        names = conn.execute(text("SELECT DISTINCT dept_admin FROM entity")).scalars().all()
+    assert "光明区城市管理和综合执法局" in names
+
+
+def test_bare_json_array_of_features(reg: Engine, tmp_path: Path) -> None:
+    """A file that is a bare array of Features (what many web APIs return) imports."""
+    features = [{"type": "Feature", "properties": {"ObjID": f"A{i}", "BJLX": "0118",
+                                                   "ObjName": f"路灯{i}"},
+                 "geometry": {"type": "Point", "coordinates": [113.93 + i * 1e-3, 22.76]}}
+                for i in range(5)]
+    path = tmp_path / "lamps.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(features, ensure_ascii=False).encode())
+    r = run(reg, path, Options(dataset="web"), county=COUNTY)
+    assert r.counts["added"] == 5 and any("bare JSON array" in n for n in r.notes)
+    with reg.connect() as conn:
+        got = conn.execute(text("SELECT name FROM entity ORDER BY name")).scalars().all()
+    assert got == [f"路灯{i}" for i in range(5)]
+
+
 def _truth(m: Manifest, source: str) -> dict[str, tuple[float, float]]:
     out = {}
     with m.path("truth.csv").open(encoding="utf-8", newline="") as f:
