@@ -421,6 +421,19 @@ def verdict(ok: bool) -> str:
     return "[green]PASS[/green]" if ok else "[red]FAIL[/red]"
 
 
+def print_targets(targets: list[tuple[str, str, bool]], problems: list[str]) -> None:
+    """The targets table (name, measured, verdict), then the first failed content checks."""
+    t = Table(title="targets", title_justify="left")
+    t.add_column("target")
+    t.add_column("measured", justify="right")
+    t.add_column("", justify="center")
+    for name, value, ok in targets:
+        t.add_row(name, value, verdict(ok))
+    console.print(t)
+    for line in problems[:20]:
+        console.print(f"[red]failed check[/red] {line}")
+
+
 def parse_band(text: str) -> tuple[int, int]:
     lo, _, hi = text.partition("-")
     return int(lo), int(hi or lo)
@@ -580,15 +593,7 @@ def main(argv: list[str] | None = None) -> int:
                       + r.result.per_request("db_cpu_s") * 1000 for r in (a_run, b_run))
             cpu.add_row(name, f"{ca:.2f}", f"{cb:.2f}", f"{ca / cb:.2f}x")
     console.print(cpu)
-    t = Table(title="targets", title_justify="left")
-    t.add_column("target")
-    t.add_column("measured", justify="right")
-    t.add_column("", justify="center")
-    for name, value, ok in targets:
-        t.add_row(name, value, verdict(ok))
-    console.print(t)
-    for line in checks.problems[:20]:
-        console.print(f"[red]failed check[/red] {line}")
+    print_targets(targets, checks.problems)
     console.log(f"done in {time.perf_counter() - start:.0f} s")
     return 0 if all(ok for _, _, ok in targets) else 1
 

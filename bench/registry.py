@@ -23,17 +23,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 # Run as `python bench/registry.py`, this folder comes first on sys.path and this file would
 # shadow the `registry` package: put the project root in its place.
@@ -49,6 +44,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine
 
+from bench import _peer as peer
 from bench._synthetic import psycopg_connect
 from registry import areas, entities, features, migrate
 from registry.db import ensure_database, make_engine
@@ -176,51 +172,6 @@ def entity_feature(engine: Engine, codes: list[str]) -> Timings:
 # --- read: the HTTP API ----------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def api_server(url: str) -> Iterator[str]:
-    """uvicorn serving the app on the bench database; yields its base URL, stops it by PID."""
-    port = free_port()
-    log = tempfile.NamedTemporaryFile("w+", prefix="citytwin-bench-api-", suffix=".log")
-    cmd = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory",
-           "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--log-level", "warning"]
-    env = {**os.environ, "CITYTWIN_DATABASE_URL": url}
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(base, proc, log)
-        console.log(f"API up at {base} (pid {proc.pid})")
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-
-
-def wait_healthy(base: str, proc: subprocess.Popen, log: IO[str], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            log.seek(0)
-            raise SystemExit(f"the API exited with {proc.returncode}:\n{log.read()}")
-        try:
-            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"the API did not answer /health within {timeout:.0f} s")
-
-
 @dataclass
 class Answer:
     code: str
@@ -302,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     inproc = entity_feature(engine, sample)
     engine.dispose()
 
-    with api_server(url) as base:
+    with peer.serve_citytwin(url, 1, log=console.log) as server:
+        base = server.base
         http_lookups(base, sample[:WARMUP])
         console.log(f"API: {args.lookups:,} sequential look-ups, then {args.concurrency} clients")
         seq, seq_answers = http_lookups(base, sample)

@@ -57,7 +57,7 @@ from bench import _peer as peer
 from bench import _synthetic as synthetic
 from bench import api as apibench
 from bench._peer import Server
-from bench.api import Monitor, Run, console, measure, runs_table, verdict
+from bench.api import Monitor, Run, console, measure, print_targets, runs_table
 from registry.search import LIVE
 from tiles import grid
 
@@ -417,15 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     errors = sum(r.result.non_200 + r.result.socket_errors for r in all_runs if r.result)
     targets.append(("no errors: non-200 answers + socket errors, failed checks",
                     f"{errors}, {len(problems)}", errors + len(problems) == 0))
-    t = Table(title="targets", title_justify="left")
-    t.add_column("target")
-    t.add_column("measured", justify="right")
-    t.add_column("", justify="center")
-    for name, value, ok in targets:
-        t.add_row(name, value, verdict(ok))
-    console.print(t)
-    for line in problems[:20]:
-        console.print(f"[red]failed check[/red] {line}")
+    print_targets(targets, problems)
     ms = [s.ms for s in sized]
     console.log(f"low-zoom tiles: median {statistics.median(ms):.0f} ms uncached; "
                 f"done in {time.perf_counter() - start:.0f} s")

@@ -232,10 +232,9 @@ def apply(m: Mapping, cols: dict[str, np.ndarray], n: int) -> Records:
                 a.update(json.loads(j))
     # Mapped fields, and others that are nearly always filled: an empty one is a fault to
     # report (a field that is mostly empty, like a change date, is not).
+    fields = [f for f in (m.name, m.condition, *m.departments.values(), *m.dates.values()) if f]
     empty = {f: np.flatnonzero(np.equal(np.array(conv[f], dtype=object), None))
-             for f in dict.fromkeys([*(f for f in (m.name, m.condition,
-                                                   *m.departments.values(),
-                                                   *m.dates.values()) if f), *attr_fields])}
+             for f in dict.fromkeys(fields + attr_fields)}
     check = [f for f in empty if f in mapped or (n and len(empty[f]) <= 0.1 * n)]
     missing = [(i, f) for f in check for i in empty[f].tolist()]
     order = {f: k for k, f in enumerate(check)}

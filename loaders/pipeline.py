@@ -19,6 +19,7 @@ from loaders import mapping as mapping_mod
 from loaders import merge as merge_mod
 from loaders import read, stage, validate
 from registry import dictionary, placement
+from spatial import geometry as geo
 from spatial import h3
 
 ORDER = ("added", "linked", "changed", "missing", "retired", "refused", "review",
@@ -167,8 +168,7 @@ def _stage(conn: Connection, recs: mapping_mod.Records, out: validate.Outcome,
            ok: np.ndarray, offset: int, placer: placement.Placer) -> None:
     geoms = out.geoms[ok]
     is_point = shapely.get_type_id(geoms) == 0
-    pts = geoms.copy()
-    pts[~is_point] = shapely.point_on_surface(geoms[~is_point])  # as geometry.representative_point
+    pts = geo.representative_points(geoms)
     x, y = shapely.get_x(pts), shapely.get_y(pts)
     cells = h3.cells(y, x)
     # Points are placed here (the SQL rule, vectorised); lines and polygons by the merge.

@@ -30,12 +30,12 @@ def quote_ident(name: str) -> str:
     return '"' + name + '"'
 
 
+_DIALECT = pg_dialect.dialect()
+
+
 @lru_cache(maxsize=256)
 def _compiled(sql: str) -> Any:
     return text(sql).compile(dialect=_DIALECT)
-
-
-_DIALECT = pg_dialect.dialect()
 
 
 def fetch_named(conn: Connection, sql: str, params: dict[str, Any]) -> list[Any]:

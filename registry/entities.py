@@ -25,6 +25,7 @@ from registry.errors import (
     VersionConflict,
 )
 from registry.models import CONDITIONS
+from registry.placement import LEVELS
 from spatial import geometry as geo
 from spatial import h3
 from spatial.errors import GeometryTypeError, SpatialError
@@ -104,11 +105,8 @@ def write_covers(conn: Connection, covers: list[tuple[str, list[int]]], *,
 
 
 # Placement and the version snapshot are each written once here and used by every write.
-_PLACE = """
-    area_code('street', ST_PointOnSurface({g})),
-    area_code('community', ST_PointOnSurface({g})),
-    area_code('grid', ST_PointOnSurface({g}))
-"""
+_PLACE_ONE = "area_code('{level}', ST_PointOnSurface({{g}}))"
+_PLACE = ",\n".join(_PLACE_ONE.format(level=level) for level in LEVELS)
 _INSERT = text(f"""
     INSERT INTO entity (code, county, category, serial, status, condition, name, dept_admin,
         dept_owner, dept_maintainer, attributes, geom, street_code, community_code, grid_code,
@@ -151,9 +149,8 @@ def place_sql(geom: str, known: str | None = None) -> str:
     (`registry.placement`, the same rule in Python); NULLs there are placed here."""
     if known is None:
         return _PLACE.format(g=geom)
-    return ",".join(f"COALESCE({known}.{level}_code, {sql.strip()})" for level, sql in
-                    zip(("street", "community", "grid"), _PLACE.format(g=geom).split(",\n"),
-                        strict=True))
+    return ", ".join(f"COALESCE({known}.{level}_code, {_PLACE_ONE.format(level=level)})"
+                     .format(g=geom) for level in LEVELS)
 
 
 _SNAPSHOT_MANY = snapshot_sql("code = ANY(CAST(:codes AS text[]))")

@@ -210,13 +210,16 @@ def _page(q: Query) -> tuple[str, dict[str, Any]]:
 
 
 def page_sql(conn: Connection, q: Query, *, matched: int | None = None,
-             unprepared: bool = False
+             unprepared: bool = False, sort: bool = True
              ) -> tuple[Compiled, str, dict[str, Any]]:
     """The compiled query, its ORDER BY / LIMIT / OFFSET, and all parameters, for callers that
     assemble their own SELECT (the features of `registry.features`). `matched`, when the caller
-    has counted, decides the fence: only a sparse result is sorted after the spatial index."""
+    has counted, decides the fence: only a sparse result is sorted after the spatial index.
+    Without `sort`: no order and no fence, one row past the limit (did it hold everything?)."""
     c = compile_query(conn, q, unprepared=unprepared)
     page, page_params = _page(q)
+    if not sort:
+        return c, "LIMIT :limit", {**c.params, "limit": q.limit + 1}
     if c.distance:
         page = page.replace("distance_m", c.distance)
     if matched is None or matched <= FENCE_MAX_ROWS:
@@ -276,12 +279,7 @@ FETCH_ALL = 1_000
 def find_sql(conn: Connection, q: Query, *, sort: bool = True) -> tuple[str, dict[str, Any]]:
     """The SELECT of `find` and its parameters (SQLAlchemy `:name` style); unsorted, it
     fetches up to one row more than the limit."""
-    if sort:
-        c, page, params = page_sql(conn, q, unprepared=True)
-    else:  # no order to keep, so no fence (page_sql) against walking the code index
-        _page(q)
-        c = compile_query(conn, q, unprepared=True)
-        page, params = "LIMIT :limit", {**c.params, "limit": q.limit + 1}
+    c, page, params = page_sql(conn, q, unprepared=True, sort=sort)
     dist = f", {c.distance} AS distance_m" if c.distance else ""
     return f"SELECT {COLUMNS}{dist} FROM {c.source} WHERE {c.where} {page}", params
 

@@ -87,3 +87,11 @@ def representative_point(geom: BaseGeometry) -> Point:
     """The point an entity is placed and indexed by (same GEOS algorithm as PostGIS's
     ST_PointOnSurface, so Python and SQL agree)."""
     return geom if isinstance(geom, Point) else geom.point_on_surface()
+
+
+def representative_points(geoms: np.ndarray) -> np.ndarray:
+    """`representative_point` of an array of geometries, vectorised."""
+    points = geoms.copy()
+    other = shapely.get_type_id(geoms) != 0
+    points[other] = shapely.point_on_surface(geoms[other])
+    return points
