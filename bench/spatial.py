@@ -17,10 +17,14 @@ then `registry.maintenance.optimize` (CLUSTER by H3 + VACUUM ANALYZE), whose tim
    over a minute a run city-wide); the fastest geometry method is the baseline; target ≥ 10×
    district-wide (scale 1), city-wide (scale 10) for information;
 3. growth, scale 10 / scale 1 for the same windows: code look-up (`features.entity_feature` on
-   an autocommit connection), the 1 km bbox and the 500 m radius `search.find`; target ≤ 1.3×;
+   an autocommit connection), the 1 km bbox and the 500 m radius `search.find`; target ≤ 1.3×.
+   The look-ups are timed on their second pass over the same random codes, so that both
+   tables are equally warm: the 3M table does not fit `shared_buffers` beside the 300k one,
+   and a first touch measures the page cache (for information: first touch 1.37×, warm 1.01×
+   after a cluster restart);
 4. for information: exact vs H3-approximate count of 5 km polygons, the first page (100 by
-   code) of a 5 km polygon on a transaction and on an autocommit connection (where search's
-   `SET LOCAL plan_cache_mode` has no effect), KNN `search.nearest` k=5.
+   code) of a 5 km polygon on a transaction and on an autocommit connection, KNN
+   `search.nearest` k=5.
 
 Every query is warmed up, then timed over many different windows (the same, seeded, at both
 scales). The variants of a measure and the two scales take turns window by window, so the noise
@@ -372,7 +376,7 @@ def measure(dbs: list[Db], w: Workload, args: argparse.Namespace) -> None:
     record(dbs, interleaved(each(point_runners), w.centres))
     console.log(f"code look-ups: {args.lookups}")
     record(dbs, interleaved(each(lambda db: dict([lookup_runner(db, args.lookups, args.seed)])),
-                            range(args.lookups), warmup=200))
+                            range(args.lookups), warmup=args.lookups))
     console.log(f"polygon counts: {len(w.polygons)} polygons")
     shapes = [area.polygon(p) for p in w.polygons]
     record(dbs, interleaved(each(count_runners), shapes, warmup=2))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, text
 
+from registry.db import fetch_named
 from registry.errors import InvalidParameter
 from registry.search import LIVE, Query, category_sql, compile_query
 from spatial import h3
@@ -23,12 +24,11 @@ def hexbins(conn: Connection, res: int, q: Query | None = None) -> list[tuple[st
     q = q or Query()
     if res <= SUMMARY_RES and _summary_serves(q):
         return _from_summary(conn, res, q)
-    c = compile_query(conn, q)
-    rows = conn.execute(
-        text(f"""SELECT {h3.sql_parent('e.h3', res)} AS cell, count(*) AS n
-                 FROM {c.source} WHERE {c.where} AND e.h3 IS NOT NULL
-                 GROUP BY 1 ORDER BY 1"""), c.params,
-    )
+    c = compile_query(conn, q, unprepared=True)
+    rows = fetch_named(
+        conn, f"""SELECT {h3.sql_parent('e.h3', res)} AS cell, count(*) AS n
+                  FROM {c.source} WHERE {c.where} AND e.h3 IS NOT NULL
+                  GROUP BY 1 ORDER BY 1""", c.params)
     return [(h3.to_str(r.cell), r.n) for r in rows]
 
 
@@ -59,12 +59,11 @@ def by_area(conn: Connection, level: str, q: Query | None = None
     if level not in LEVELS:
         raise InvalidParameter(f"aggregate by one of {', '.join(LEVELS)}")
     column = LEVELS[level]  # from the whitelist above
-    c = compile_query(conn, q or Query())
-    rows = conn.execute(
-        text(f"""SELECT g.code, a.name, g.n FROM (
-                     SELECT e.{column} AS code, count(*) AS n
-                     FROM {c.source} WHERE {c.where} GROUP BY 1) g
-                 LEFT JOIN admin_area a ON a.code = g.code
-                 ORDER BY g.code NULLS LAST"""), c.params,
-    )
+    c = compile_query(conn, q or Query(), unprepared=True)
+    rows = fetch_named(
+        conn, f"""SELECT g.code, a.name, g.n FROM (
+                      SELECT e.{column} AS code, count(*) AS n
+                      FROM {c.source} WHERE {c.where} GROUP BY 1) g
+                  LEFT JOIN admin_area a ON a.code = g.code
+                  ORDER BY g.code NULLS LAST""", c.params)
     return [(r.code, r.name, r.n) for r in rows]

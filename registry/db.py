@@ -54,7 +54,7 @@ def fetch_named(conn: Connection, sql: str, params: dict[str, Any]) -> list[Any]
 
 @lru_cache(maxsize=64)
 def _row_class(names: tuple[str, ...]) -> type:
-    return namedtuple("Row", names)  # noqa: PYI024 - built from a result's column names
+    return namedtuple("Row", names, rename=True)  # noqa: PYI024 - from a result's columns
 
 
 def database_url(settings: Settings, database: str | None = None) -> str:

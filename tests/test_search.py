@@ -357,3 +357,18 @@ def test_bulk_cells_equal_the_cell_of_each_point():
     assert bulk.dtype == np.int64
     assert bulk.tolist() == [h3.cell(a, b) for a, b in zip(lat.tolist(), lng.tolist(), strict=True)]
     assert len(h3.cells(np.empty(0), np.empty(0))) == 0
+
+
+def test_searches_on_an_autocommit_connection_leave_its_plans_alone(engine, data):
+    """A search must not switch an autocommit (pooled) connection to re-planning every later
+    prepared statement: a code look-up measured 0.41 ms instead of 0.18 ms after one."""
+    shape = A.polygon({"type": "Polygon", "coordinates": [[
+        [113.85, 22.72], [113.95, 22.72], [113.95, 22.78], [113.85, 22.72]]]})
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        assert search.count(conn, Query(area=shape))[0] > 0
+        assert search.find(conn, Query(area=shape, limit=10))
+        assert search.nearest(conn, 113.9, 22.75, 3)
+        assert aggregate.hexbins(conn, 8, Query(area=shape))
+        assert aggregate.by_area(conn, "street", Query(area=shape))
+        assert search.codes(conn, Query(area=shape, limit=5))
+        assert conn.execute(text("SHOW plan_cache_mode")).scalar() == "auto"
