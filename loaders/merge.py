@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from registry import codes, serials
+from registry import bulk, codes, serials
 from registry.entities import place_sql, snapshot_sql
 from registry.errors import CitytwinError
 
@@ -33,17 +33,18 @@ def lock(conn: Connection, dataset: str, wait: bool) -> None:
 # dataset belongs to that one: this dataset's copy links to it and does not overwrite it.
 # One pass (a hash join each way, no look-up per row) sets code, changes and action.
 _MATCHED = text("""
-    UPDATE import_stage s SET code = m.code, changed = m.changed,
-        action = CASE WHEN m.status IN ('retired', 'void') THEN 'review'
-                      WHEN m.category <> s.category THEN 'review'
-                      WHEN m.owned_elsewhere THEN 'unchanged'
-                      WHEN cardinality(m.changed) > 0 THEN 'changed' ELSE 'unchanged' END,
-        note = CASE WHEN m.status IN ('retired', 'void') THEN 'its code is ' || m.status
-                    WHEN m.category <> s.category
-                    THEN 'class changed from ' || m.category || ': retire and register anew'
-               END
+    INSERT INTO import_outcome (seq, code, changed, action, note)
+    SELECT m.seq, m.code, m.changed,
+        CASE WHEN m.status IN ('retired', 'void') THEN 'review'
+             WHEN m.category <> m.new_category THEN 'review'
+             WHEN m.owned_elsewhere THEN 'unchanged'
+             WHEN cardinality(m.changed) > 0 THEN 'changed' ELSE 'unchanged' END,
+        CASE WHEN m.status IN ('retired', 'void') THEN 'its code is ' || m.status
+             WHEN m.category <> m.new_category
+             THEN 'class changed from ' || m.category || ': retire and register anew'
+        END
     FROM (
-        SELECT t.seq, e.code, e.status, e.category,
+        SELECT t.seq, e.code, e.status, e.category, t.category AS new_category,
             coalesce(o.first_at < c.created_at
                      OR (o.first_at = c.created_at AND o.first_ds < c.dataset), false)
               AS owned_elsewhere,
@@ -63,12 +64,12 @@ _MATCHED = text("""
         LEFT JOIN (SELECT code, min(created_at) AS first_at, min(dataset) AS first_ds
                    FROM crosswalk WHERE dataset <> :ds GROUP BY code) o ON o.code = c.code
     ) m
-    WHERE m.seq = s.seq
 """)
+_UNDECIDED = "NOT EXISTS (SELECT 1 FROM import_outcome o WHERE o.seq = s.seq)"
 # Not matched by source id: the same class within the class's tolerance and the same name
 # (or no name on one side), among entities this dataset does not already deliver. One
 # candidate claimed by one record links; anything else is for a person to decide.
-_BY_PLACE = text("""
+_BY_PLACE = text(f"""
     WITH cand AS (
         SELECT s.seq, e.code
         FROM import_stage s
@@ -77,7 +78,7 @@ _BY_PLACE = text("""
             AND ST_DWithin(e.geom, s.geom, k.tolerance_m / 90000.0)
             AND ST_DWithin(e.geom::geography, s.geom::geography, k.tolerance_m)
             AND (e.name IS NULL OR s.name IS NULL OR e.name = s.name)
-        WHERE s.code IS NULL
+        WHERE {_UNDECIDED}
           AND NOT EXISTS (SELECT 1 FROM crosswalk c WHERE c.code = e.code AND c.dataset = :ds)
     ), counted AS (
         SELECT seq, code, count(*) OVER (PARTITION BY seq) AS n,
@@ -87,36 +88,34 @@ _BY_PLACE = text("""
                string_agg(code, ',' ORDER BY code) AS all_codes
         FROM counted GROUP BY seq
     )
-    UPDATE import_stage s
-    SET code = CASE WHEN b.n = 1 AND b.m = 1 THEN b.code END,
-        action = CASE WHEN b.n = 1 AND b.m = 1 THEN 'link' ELSE 'review' END,
-        note = CASE WHEN b.n = 1 AND b.m = 1 THEN NULL
-                    ELSE 'ambiguous match: ' || b.all_codes END
-    FROM best b WHERE b.seq = s.seq
+    INSERT INTO import_outcome (seq, code, action, note)
+    SELECT b.seq, CASE WHEN b.n = 1 AND b.m = 1 THEN b.code END,
+        CASE WHEN b.n = 1 AND b.m = 1 THEN 'link' ELSE 'review' END,
+        CASE WHEN b.n = 1 AND b.m = 1 THEN NULL ELSE 'ambiguous match: ' || b.all_codes END
+    FROM best b
 """)
 # The rest is new: serials numbered per class in file order from the plan's first serial;
 # check digits from one bytea parameter (`registry.codes.check_digits` of every class, one
 # after the other from the plan's base): get_byte on a parameter costs O(1) a row, where
 # substr of a long text (or of a TOASTed column) would cost its length.
-_ADD = text("""
-    UPDATE import_stage s SET action = 'add', serial = n.serial,
-        code = :county || n.category || lpad(n.serial::text, 6, '0')
-               || chr(get_byte(CAST(:checks AS bytea), n.base + n.rn - 1))
+_ADD = text(f"""
+    INSERT INTO import_outcome (seq, code, serial, action)
+    SELECT n.seq, :county || n.category || lpad(n.serial::text, 6, '0')
+               || chr(get_byte(CAST(:checks AS bytea), n.base + n.rn - 1)), n.serial, 'add'
     FROM (SELECT r.seq, r.category, p.first + r.rn - 1 AS serial, p.base, r.rn
           FROM (SELECT seq, category, row_number() OVER (PARTITION BY category ORDER BY seq)
                        ::int AS rn
-                FROM import_stage WHERE code IS NULL AND action IS NULL) r
+                FROM import_stage s WHERE {_UNDECIDED}) r
           JOIN import_plan p ON p.category = r.category) n
-    WHERE s.seq = n.seq
 """)
 _INSERT = text(f"""
     INSERT INTO entity (code, county, category, serial, status, condition, name, dept_admin,
         dept_owner, dept_maintainer, attributes, geom, street_code, community_code, grid_code,
         h3, version, valid_from, recorded_at, created_at, batch_id)
-    SELECT code, :county, category, serial, 'active', condition, name, dept_admin,
+    SELECT o.code, :county, category, o.serial, 'active', condition, name, dept_admin,
         dept_owner, dept_maintainer, attributes, geom, {place_sql("s.geom", known="s")},
         h3, 1, now(), now(), now(), :batch_id
-    FROM import_stage s WHERE action = 'add' ORDER BY h3
+    FROM import_stage s JOIN import_outcome o USING (seq) WHERE o.action = 'add' ORDER BY h3
 """)
 _UPDATE = text(f"""
     UPDATE entity e SET name = s.name, condition = s.condition, dept_admin = s.dept_admin,
@@ -124,7 +123,8 @@ _UPDATE = text(f"""
         attributes = s.attributes, geom = s.geom, h3 = s.h3,
         (street_code, community_code, grid_code) = (SELECT {place_sql("s.geom", known="s")}),
         version = e.version + 1, valid_from = now(), recorded_at = now(), batch_id = :batch_id
-    FROM import_stage s WHERE s.code = e.code AND s.action = 'changed'
+    FROM import_stage s JOIN import_outcome o USING (seq)
+    WHERE o.code = e.code AND o.action = 'changed'
 """)
 _CLOSE = """
     UPDATE entity_version v SET valid_to = now()
@@ -132,14 +132,15 @@ _CLOSE = """
 """
 _COVERS = text("""
     DELETE FROM entity_cover WHERE code IN (
-        SELECT code FROM import_stage WHERE action = 'changed' AND 'geometry' = ANY(changed));
+        SELECT code FROM import_outcome WHERE action = 'changed' AND 'geometry' = ANY(changed));
     INSERT INTO entity_cover (code, cell, lo)
-    SELECT s.code, c.cell, c.lo FROM import_cover c JOIN import_stage s USING (seq)
-    WHERE s.action = 'add' OR (s.action = 'changed' AND 'geometry' = ANY(s.changed))
+    SELECT o.code, c.cell, c.lo FROM import_cover c JOIN import_outcome o USING (seq)
+    WHERE o.action = 'add' OR (o.action = 'changed' AND 'geometry' = ANY(o.changed))
 """)
 _LINK = text("""
     INSERT INTO crosswalk (dataset, source_id, code, batch_id)
-    SELECT :ds, source_id, code, :batch_id FROM import_stage WHERE action IN ('add', 'link')
+    SELECT :ds, s.source_id, o.code, :batch_id
+    FROM import_stage s JOIN import_outcome o USING (seq) WHERE o.action IN ('add', 'link')
 """)
 _MISSING = text(f"""
     SELECT c.source_id, c.code,
@@ -157,12 +158,17 @@ def merge(conn: Connection, *, dataset: str, county: str, actor: str, batch_id: 
           retire_missing: bool) -> dict[str, Any]:
     """Apply the staged records; returns the changelog's lists ("unchanged": a count)."""
     params = {"ds": dataset, "batch_id": batch_id, "county": county}
+    staged = conn.execute(text("SELECT count(*) FROM import_stage")).scalar()
+    # A load that may double the registry takes its tables first (see registry.bulk).
+    locked = bulk.worth_it(conn, staged)
+    if locked:
+        bulk.lock(conn)
     conn.execute(text("ANALYZE import_stage"))
     conn.execute(_MATCHED, params)
+    conn.execute(text("ANALYZE import_outcome"))
     conn.execute(_BY_PLACE, params)
-    plan = conn.execute(text("""SELECT category, count(*) FROM import_stage
-                                WHERE code IS NULL AND action IS NULL
-                                GROUP BY category ORDER BY category""")).all()
+    plan = conn.execute(text(f"""SELECT category, count(*) FROM import_stage s
+                                 WHERE {_UNDECIDED} GROUP BY category ORDER BY category""")).all()
     checks = []
     base = 0
     for cat, n in plan:
@@ -175,18 +181,29 @@ def merge(conn: Connection, *, dataset: str, county: str, actor: str, batch_id: 
         conn.execute(text("ANALYZE import_plan"))
         conn.execute(_ADD, {**params, "checks": "".join(checks).encode("ascii")})
     snap = {"actor": actor, "reason": f"import of {dataset}", "batch_id": batch_id}
+    adding = base  # the new entities, all classes
+    dropped = bulk.drop_indexes(conn) if locked and bulk.worth_it(conn, adding) else None
     conn.execute(_INSERT, params)
-    conn.execute(snapshot_sql("code IN (SELECT code FROM import_stage WHERE action = 'add')"),
+    # Statistics of the decisions (and of the new rows, after a bulk insert without indexes),
+    # or the joins below plan as for empty tables.
+    conn.execute(text("ANALYZE entity, import_outcome" if dropped else "ANALYZE import_outcome"))
+    conn.execute(snapshot_sql("code IN (SELECT code FROM import_outcome WHERE action = 'add')"),
                  {**snap, "change": "created", "changed": []})
-    changed = "code IN (SELECT code FROM import_stage WHERE action = 'changed')"
-    conn.execute(text(_CLOSE.format(codes="SELECT code FROM import_stage "
-                                          "WHERE action = 'changed'")))
-    conn.execute(_UPDATE, params)
-    conn.execute(snapshot_sql(changed, "(SELECT s.changed FROM import_stage s "
-                                       "WHERE s.code = entity.code)"),
-                 {**snap, "change": "updated"})
+    if conn.execute(text("SELECT EXISTS (SELECT 1 FROM import_outcome "
+                         "WHERE action = 'changed')")).scalar():
+        # Each version row looks up its changed columns: by an index, not a scan per row.
+        conn.execute(text("CREATE INDEX ON import_outcome (code)"))
+        changed = "code IN (SELECT code FROM import_outcome WHERE action = 'changed')"
+        conn.execute(text(_CLOSE.format(codes="SELECT code FROM import_outcome "
+                                              "WHERE action = 'changed'")))
+        conn.execute(_UPDATE, params)
+        conn.execute(snapshot_sql(changed, "(SELECT o.changed FROM import_outcome o "
+                                           "WHERE o.code = entity.code)"),
+                     {**snap, "change": "updated"})
     conn.execute(_COVERS)
     conn.execute(_LINK, params)
+    if dropped:
+        dropped.rebuild(conn)
     missing = [dict(r._mapping) for r in conn.execute(_MISSING, params)]
     # An entity another dataset still delivers stays: only its link to this one is stale.
     retire = [{"source_id": m["source_id"], "code": m["code"]} for m in missing
@@ -198,9 +215,13 @@ def merge(conn: Connection, *, dataset: str, county: str, actor: str, batch_id: 
     key = {"add": "added", "link": "linked", "changed": "changed", "review": "review"}
     raw = conn.connection.driver_connection
     # Tuples straight from psycopg: an import of a million rows lists a million codes.
+    out["added"] = [{"source_id": s, "code": c} for s, c in raw.execute(
+        "SELECT s.source_id, o.code FROM import_outcome o JOIN import_stage s USING (seq) "
+        "WHERE o.action = 'add' ORDER BY o.seq").fetchall()]
     for action, source_id, code, changed, note in raw.execute(
-            "SELECT action, source_id, code, changed, note FROM import_stage "
-            "WHERE action <> 'unchanged' ORDER BY seq"):
+            "SELECT o.action, s.source_id, o.code, o.changed, o.note "
+            "FROM import_outcome o JOIN import_stage s USING (seq) "
+            "WHERE o.action NOT IN ('unchanged', 'add') ORDER BY o.seq").fetchall():
         item: dict[str, Any] = {"source_id": source_id, "code": code}
         if action == "changed":
             item["changed"] = changed
@@ -208,7 +229,7 @@ def merge(conn: Connection, *, dataset: str, county: str, actor: str, batch_id: 
             item["reason"] = note
         out[key[action]].append(item)
     out["unchanged"] = raw.execute(
-        "SELECT count(*) FROM import_stage WHERE action = 'unchanged'").fetchone()[0]
+        "SELECT count(*) FROM import_outcome WHERE action = 'unchanged'").fetchone()[0]
     return out
 
 

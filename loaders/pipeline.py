@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine, text
 
 from loaders import mapping as mapping_mod
 from loaders import merge as merge_mod
-from loaders import read, stage, validate
+from loaders import read, stage, unchanged, validate
 from registry import dictionary, placement
 from spatial import geometry as geo
 from spatial import h3
@@ -39,6 +39,7 @@ class Options:
     wait: bool = False
     actor: str = "import"
     chunk: int = read.CHUNK
+    full: bool = False  # compare in full even when the file is unchanged (loaders.unchanged)
 
 
 @dataclass
@@ -52,6 +53,7 @@ class Report:
     lists: dict[str, list[Any]] = field(default_factory=dict)
     warnings: dict[str, list[Any]] = field(default_factory=dict)
     unchanged: int = 0  # counted, not listed: a re-import would list every record
+    fingerprint: dict[str, Any] | None = None  # the registry's state at commit (unchanged.py)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -64,7 +66,8 @@ class Report:
         lists = self.lists if added else {k: v for k, v in self.lists.items() if k != "added"}
         return {"dataset": self.dataset, "file": self.file, "batch_id": self.batch_id,
                 "dry_run": self.dry_run, "features": self.features, "notes": self.notes,
-                "counts": self.counts, **lists, "warnings": self.warnings}
+                "counts": self.counts, **lists, "warnings": self.warnings,
+                "fingerprint": self.fingerprint}
 
 
 def district_geometry(conn: Connection) -> Any:
@@ -111,6 +114,16 @@ def _run(conn: Connection, src: read.Source, m: mapping_mod.Mapping, opts: Optio
         """INSERT INTO import_batch (dataset, actor, file_name, file_hash)
            VALUES (:d, :a, :f, :h) RETURNING id"""),
         {"d": opts.dataset, "a": opts.actor, "f": str(src.path), "h": src.file_hash}).scalar()
+    def fingerprint() -> dict[str, Any]:
+        return unchanged.fingerprint(conn, dataset=opts.dataset, file_hash=src.file_hash,
+                                     layer=opts.layer, crs=opts.crs, encoding=opts.encoding,
+                                     mapping=opts.mapping)
+
+    if not opts.full and (prev := unchanged.previous(conn, opts.dataset, fingerprint())) and \
+            _as_before(report, prev, opts):
+        report.fingerprint = prev["fingerprint"]
+        _record(conn, report)
+        return
     d = dictionary.load(conn)
     district = district_geometry(conn)
     placer = placement.Placer.load(conn)
@@ -138,11 +151,36 @@ def _run(conn: Connection, src: read.Source, m: mapping_mod.Mapping, opts: Optio
     report.unchanged = lists.pop("unchanged")
     report.lists.update(lists)
     report.lists["review"] += review
+    report.fingerprint = fingerprint()
+    _record(conn, report)
+
+
+def _record(conn: Connection, report: Report) -> None:
     conn.execute(text("""UPDATE import_batch SET finished_at = now(), counts = CAST(:c AS jsonb),
                          report = CAST(:r AS jsonb) WHERE id = :id"""),
                  {"c": json.dumps(report.counts), "id": report.batch_id,
                   "r": json.dumps(report.as_json(added=False), ensure_ascii=False,
                                   default=str)})
+
+
+def _as_before(report: Report, prev: dict[str, Any], opts: Options) -> bool:
+    """Fill `report` from the previous import of the same file into an unchanged registry:
+    what it refused, flagged or found missing it would again; all it wrote is unchanged.
+    False when this import would do more than that (retire what is still missing)."""
+    retired = {r["source_id"] for r in prev.get("retired", [])}
+    missing = [m for m in prev.get("missing", []) if m["source_id"] not in retired]
+    if opts.retire_missing and any(not m.get("shared") for m in missing):
+        return False
+    counts = prev.get("counts", {})
+    report.unchanged = sum(counts.get(k, 0) for k in ("unchanged", "added", "linked",
+                                                       "changed"))
+    for k in ("refused", "review", "duplicate"):
+        report.lists[k] = prev.get(k, [])
+    report.lists["missing"] = missing
+    report.warnings = prev.get("warnings", report.warnings)
+    report.notes = [*report.notes, f"the file and the registry are as at batch "
+                    f"{prev['batch_id']}: not read again (--full compares it in full)"]
+    return True
 
 
 def _collect(report: Report, recs: mapping_mod.Records, out: validate.Outcome,

@@ -187,3 +187,36 @@ def test_a_retired_entity_cannot_be_edited(db):
         entities.transition(conn, code, "retired", actor="x")
     with pytest.raises(Gone), db.begin() as conn:
         entities.update(conn, code, {"name": "zombie"}, actor="x")
+
+
+@pytest.mark.parametrize("sql, words", [
+    ("UPDATE entity SET category = '9999'", "entity.category 9999 is not in category"),
+    ("INSERT INTO crosswalk (dataset, source_id, code) VALUES ('d', 's', '44031101019999990')",
+     "crosswalk.code 44031101019999990 is not in entity"),
+    ("INSERT INTO entity_cover (code, cell, lo) VALUES ('44031101019999990', 1, 1)",
+     "entity_cover.code 44031101019999990 is not in entity"),
+    ("DELETE FROM entity", "entity {code} is still in use"),
+    ("DELETE FROM category WHERE code = '0101'", "category 0101 is still in use"),
+])
+def test_references_hold_for_plain_sql_writers(db, sql, words):
+    """The references the registry keeps per statement (migration 0004) refuse a write from
+    any writer, as a foreign key would, and leave the tables as they were."""
+    [code] = register(db, NewEntity("0101", point(113.83, 22.72)))
+    with db.begin() as conn:  # the delete case needs a row that names the entity
+        conn.execute(text("INSERT INTO crosswalk (dataset, source_id, code) "
+                          "VALUES ('d', 'x', :c)"), {"c": code})
+    with pytest.raises(Exception, match="foreign_key_violation|ForeignKeyViolation") as e, \
+            db.begin() as conn:
+        conn.execute(text(sql))
+    assert words.format(code=code) in str(e.value)
+    assert _count(db, "entity") == 1 and _count(db, "crosswalk") == 1
+    assert _count(db, "entity_cover") == 0
+
+
+def test_lineage_names_entities(db):
+    [code] = register(db, NewEntity("0101", point(113.83, 22.72)))
+    with pytest.raises(Exception, match="lineage.to_code 44031101019999990 is not in entity"), \
+            db.begin() as conn:
+        conn.execute(text("INSERT INTO lineage (from_code, to_code, kind, happened_on) "
+                          "VALUES (:c, '44031101019999990', 'replace', current_date)"),
+                     {"c": code})

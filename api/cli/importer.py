@@ -35,13 +35,15 @@ def import_layer(
                                         help="Retire entities missing from this file."),
     report: Path | None = typer.Option(None, help="Write the changelog here (JSON)."),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 when anything was refused."),
+    full: bool = typer.Option(False, "--full", help="Read and compare the file even when it "
+                              "and the registry are unchanged since its last import."),
     wait: bool = typer.Option(False, "--wait", help="Wait for another import of the same "
                               "dataset instead of refusing."),
 ) -> None:
     """Import a layer: validated, matched, duplicate-free, in one transaction."""
     s = settings()
     opts = Options(dataset=dataset, layer=layer, mapping=mapping, crs=crs, encoding=encoding,
-                   dry_run=dry_run, retire_missing=retire_missing, wait=wait,
+                   dry_run=dry_run, retire_missing=retire_missing, wait=wait, full=full,
                    actor=os.environ.get("USER", "import"))
     with domain_errors(), Progress("[progress.description]{task.description}", BarColumn(),
                                    MofNCompleteColumn(), TaskProgressColumn(),

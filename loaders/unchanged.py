@@ -1,0 +1,50 @@
+"""The unchanged file: when a dataset's last import read the same bytes with the same options,
+and neither that dataset's entities nor the dictionary nor the admin areas have changed since,
+reading the file again can only say "unchanged" — so it is not read again.
+
+What "nothing changed since" rests on: the fingerprint recorded with each batch, at its commit,
+of (file hash, layer, CRS, encoding, mapping file's hash, the dataset's links and the sum of
+their entities' versions, the dictionary, the admin areas). Every change to an entity raises
+its version, every new link adds one, so any edit made since (by the API, another dataset's
+import, a lifecycle action) shows as another fingerprint and the file is read and compared in
+full. `--full` (Options.full) always compares in full."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+_STATE = text("""
+    SELECT (SELECT count(*) FROM crosswalk WHERE dataset = :ds) AS links,
+           (SELECT coalesce(sum(e.version), 0) FROM crosswalk c JOIN entity e USING (code)
+            WHERE c.dataset = :ds) AS versions,
+           (SELECT md5(string_agg(concat_ws('|', code, geometry_types::text, tolerance_m),
+                                  ',' ORDER BY code)) FROM category) AS dictionary,
+           (SELECT md5(string_agg(code || md5(ST_AsBinary(geom)), ',' ORDER BY code))
+            FROM admin_area) AS areas
+""")
+
+
+def fingerprint(conn: Connection, *, dataset: str, file_hash: str, layer: str | None,
+                crs: str | None, encoding: str | None, mapping: Path | None) -> dict[str, Any]:
+    state = conn.execute(_STATE, {"ds": dataset}).one()._asdict()
+    mapping_hash = hashlib.sha256(mapping.read_bytes()).hexdigest() if mapping else None
+    return {"file_hash": file_hash, "layer": layer, "crs": crs, "encoding": encoding,
+            "mapping": mapping_hash, **{k: str(v) for k, v in state.items()}}
+
+
+_LAST = text("""
+    SELECT id, report FROM import_batch
+    WHERE dataset = :ds AND finished_at IS NOT NULL ORDER BY id DESC LIMIT 1
+""")
+
+
+def previous(conn: Connection, dataset: str, now: dict[str, Any]) -> dict[str, Any] | None:
+    """The report of the dataset's last import when it had this fingerprint, else None."""
+    row = conn.execute(_LAST, {"ds": dataset}).first()
+    if row is None or not row.report or row.report.get("fingerprint") != now:
+        return None
+    return {**row.report, "batch_id": row.id}

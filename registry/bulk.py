@@ -1,0 +1,81 @@
+"""Bulk loading: an import that at least doubles the registry writes its rows without index
+maintenance and builds the indexes again afterwards, in the same transaction — what
+PostgreSQL's "Populating a Database" advises and osm2pgsql's create mode does.
+
+Measured on a million imported points (bench/import.py): inserting into `entity` with its
+seven indexes kept up row by row took 15.8 s; the bare insert 2.6 s and building the seven
+indexes afterwards 3.8 s. The price is an exclusive lock on the tables filled, from the start
+of the merge to its commit: readers wait for the load (seconds), which is what an initial load
+of a department's layer may ask of them; any smaller import keeps the indexes and the lock-free
+path. A failed or killed load rolls the dropped indexes back with everything else."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, text
+
+from registry.db import quote_ident
+from registry.models import SCHEMA
+
+#: The tables an import fills, in lock order (everyone who locks several takes them so).
+TABLES = ("entity", "entity_version", "crosswalk")
+#: Fewer rows than this are always written with the indexes kept.
+MIN_ROWS = 100_000
+
+
+def worth_it(conn: Connection, rows: int) -> bool:
+    """Whether `rows` new entities are a bulk load: at least MIN_ROWS and at least as many as
+    the registry holds (counted up to `rows`, so a big registry costs no full count)."""
+    if rows < MIN_ROWS:
+        return False
+    held = conn.execute(text("SELECT count(*) FROM (SELECT 1 FROM entity LIMIT :n) s"),
+                        {"n": rows}).scalar()
+    return held <= rows
+
+
+def lock(conn: Connection) -> None:
+    """Take the tables of a bulk load before anything else of theirs (the merge reads them),
+    so that a concurrent import waits for this one instead of deadlocking with it."""
+    names = ", ".join(f"{SCHEMA}.{quote_ident(t)}" for t in TABLES)
+    conn.execute(text(f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE"))
+
+
+@dataclass
+class Dropped:
+    """The indexes and key constraints taken off, and the DDL that puts them back."""
+
+    restore: list[str]
+
+    def rebuild(self, conn: Connection) -> None:
+        conn.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
+        for ddl in self.restore:
+            conn.exec_driver_sql(ddl)  # from the catalog, not from input
+
+
+_INDEXES = text("""
+    SELECT t.relname AS tbl, x.relname AS idx, pg_get_indexdef(i.indexrelid) AS idxdef,
+           c.conname, pg_get_constraintdef(c.oid) AS condef
+    FROM pg_index i
+    JOIN pg_class t ON t.oid = i.indrelid
+    JOIN pg_class x ON x.oid = i.indexrelid
+    LEFT JOIN pg_constraint c ON c.conindid = i.indexrelid AND c.conrelid = i.indrelid
+                             AND c.contype IN ('p', 'u')
+    WHERE t.relnamespace = CAST(:schema AS regnamespace) AND t.relname = ANY(:tables)
+    ORDER BY t.relname, c.conname NULLS LAST, x.relname
+""")
+
+
+def drop_indexes(conn: Connection) -> Dropped:
+    """Take every index (keys included) off the bulk tables; the caller holds `lock`."""
+    restore = []
+    for r in conn.execute(_INDEXES, {"schema": SCHEMA, "tables": list(TABLES)}):
+        table = f"{SCHEMA}.{quote_ident(r.tbl)}"
+        if r.conname:
+            conn.exec_driver_sql(f"ALTER TABLE {table} DROP CONSTRAINT {quote_ident(r.conname)}")
+            restore.append(f"ALTER TABLE {table} ADD CONSTRAINT {quote_ident(r.conname)} "
+                           f"{r.condef}")
+        else:
+            conn.exec_driver_sql(f"DROP INDEX {SCHEMA}.{quote_ident(r.idx)}")
+            restore.append(r.idxdef)
+    return Dropped(restore)
