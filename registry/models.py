@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -137,6 +138,8 @@ class Entity(Base):
                         name="entity_condition"),
         CheckConstraint("code ~ '^[0-9]{17}$'", name="entity_code_digits"),
         Index("entity_geom_idx", "geom", postgresql_using="gist"),
+        Index("entity_shape_geom_idx", "geom", postgresql_using="gist",
+              postgresql_where=text("GeometryType(geom) <> 'POINT'")),
         Index("entity_category_idx", "category"),
         Index("entity_h3_idx", "h3"),
         Index("entity_street_idx", "street_code"),

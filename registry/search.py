@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from operator import itemgetter
 from typing import Any
 
@@ -303,12 +303,57 @@ def count(conn: Connection, q: Query, *, exact_up_to: int = 100_000) -> tuple[in
     # Only on a plain table scan: the planner overestimates a join on H3 ranges a hundredfold.
     if estimate > 10 * exact_up_to and c.source == "entity e":
         return estimate, False
+    if isinstance(q.area, areas.Envelope) and not q.approx and \
+            min(q.area.maxx - q.area.minx, q.area.maxy - q.area.miny) > 4 * _SURE:
+        n = _envelope_count(conn, q, exact_up_to + 1)
+        return (n, True) if n <= exact_up_to else (max(estimate, n), False)
     n = fetch_named(
         conn, f"SELECT count(*) FROM (SELECT 1 FROM {c.source} WHERE {c.where} LIMIT :cap) s",
         {**c.params, "cap": exact_up_to + 1})[0][0]
     if n <= exact_up_to:
         return n, True
     return max(estimate, n), False
+
+
+#: A point whose index box (its coordinates rounded outward to float4: at most 1.5e-5° off
+#: up to 180°) touches a bbox shrunk by this many degrees lies inside the bbox.
+_SURE = 5e-5
+_BOX = "ST_MakeEnvelope({}, {}, {}, {}, 4490)"
+_ENVELOPE_COUNT = """SELECT
+    (SELECT count(*) FROM (SELECT 1 FROM entity e WHERE e.geom && {inner} AND {rest}
+                           LIMIT :cap) a)
+    - (SELECT count(*) FROM entity e
+       WHERE GeometryType(e.geom) <> 'POINT' AND e.geom && {inner} AND {rest})
+    + (SELECT count(*) FROM entity e
+       WHERE GeometryType(e.geom) <> 'POINT' AND e.geom && {outer}
+         AND ST_Intersects(e.geom, {outer}) AND {rest})
+    + (SELECT count(*) FROM entity e
+       WHERE ({band}) AND NOT e.geom && {inner} AND {rest}
+         AND CASE WHEN GeometryType(e.geom) = 'POINT'  -- a CASE orders the tests
+             THEN ST_X(e.geom) BETWEEN :minx AND :maxx AND ST_Y(e.geom) BETWEEN :miny AND :maxy
+             ELSE false END)"""
+
+
+def _envelope_count(conn: Connection, q: Query, cap: int) -> int:
+    """The exact count of a bbox (up to `cap`) without testing each point's coordinates:
+    points whose index box touches the bbox shrunk by _SURE are inside it (counted from the
+    index, their rows' geometry never read); the points of the thin band left over are
+    tested exactly, the lines and polygons (a partial index of their own) by ST_Intersects.
+    For 52,523 points in a 1 km window: 11 ms instead of 24 (bench/api.py)."""
+    e = q.area
+    rest = compile_query(conn, replace(q, area=None), unprepared=True)
+    inner = _BOX.format(":minx + :sure", ":miny + :sure", ":maxx - :sure", ":maxy - :sure")
+    outer = _BOX.format(":minx", ":miny", ":maxx", ":maxy")
+    band = " OR ".join("e.geom && " + _BOX.format(*b) for b in (
+        (":minx", ":miny", ":minx + :sure", ":maxy"), (":maxx - :sure", ":miny", ":maxx", ":maxy"),
+        (":minx", ":miny", ":maxx", ":miny + :sure"), (":minx", ":maxy - :sure", ":maxx", ":maxy")))
+    sql = _ENVELOPE_COUNT
+    for name, part in (("inner", inner), ("outer", outer), ("band", band),
+                       ("rest", rest.where)):  # not format(): a filter may hold braces
+        sql = sql.replace("{" + name + "}", part)
+    return fetch_named(conn, sql, {**rest.params, "minx": e.minx, "miny": e.miny,
+                                   "maxx": e.maxx, "maxy": e.maxy, "sure": _SURE,
+                                   "cap": cap})[0][0]
 
 
 def nearest(conn: Connection, lon: float, lat: float, k: int = 5,
