@@ -70,7 +70,7 @@ from bench import _peer as peer
 from bench import _synthetic as synthetic
 from bench._peer import Server, WrkResult
 from registry import cluster, features, search
-from registry.db import make_engine
+from registry.db import driver_sql, make_engine
 from registry.search import Query
 from registry.settings import Settings
 from spatial import area
@@ -228,12 +228,21 @@ def captured(engine: Engine, fn: Callable[[Connection], Any]) -> list[tuple[str,
     def record(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
         seen.append((statement, parameters))
 
+    real = search.fetch_named
+
+    def unprepared(conn: Connection, sql: str, params: dict[str, Any]) -> list[Any]:
+        # search's own statements go straight to psycopg (registry.db.fetch_named)
+        seen.append(driver_sql(sql, params))
+        return real(conn, sql, params)
+
     event.listen(engine, "before_cursor_execute", record)
+    search.fetch_named = unprepared
     try:
         with engine.begin() as conn:
             fn(conn)
     finally:
         event.remove(engine, "before_cursor_execute", record)
+        search.fetch_named = real
     return seen
 
 

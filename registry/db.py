@@ -38,15 +38,19 @@ def _compiled(sql: str) -> Any:
     return text(sql).compile(dialect=_DIALECT)
 
 
+def driver_sql(sql: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """`sql` with SQLAlchemy `:name` parameters as psycopg runs it (`%(name)s`)."""
+    compiled = _compiled(sql)
+    return str(compiled), compiled.construct_params(params)
+
+
 def fetch_named(conn: Connection, sql: str, params: dict[str, Any]) -> list[Any]:
     """The rows of `sql` (SQLAlchemy `:name` parameters) as psycopg named tuples, in the
     connection's own transaction: no SQLAlchemy row objects, for results of thousands of rows.
     Never a prepared statement: PostgreSQL plans each run for its values (a generic plan for a
     predicate on a bound geometry was measured 100-500x slower)."""
-    compiled = _compiled(sql)
     with conn.connection.driver_connection.cursor() as cur:
-        rows = cur.execute(str(compiled), compiled.construct_params(params),
-                           prepare=False).fetchall()
+        rows = cur.execute(*driver_sql(sql, params), prepare=False).fetchall()
         names = tuple(d.name for d in cur.description or ())
     # tuple.__new__ mapped over the rows builds the named tuples without a Python call each.
     return list(map(tuple.__new__, repeat(_row_class(names)), rows))
