@@ -409,8 +409,8 @@ def main(argv: list[str] | None = None) -> int:
         # aggregates, never cut): the "complete" target does not apply, the ratio is info.
         past = n_agg == len(infos[name])
         ratio = rate(unc) / rate(rs[0])
-        info = " (info: past our budget, hexagons)" if past else ""
-        targets.append((f"{name}: citytwin uncached req/s / tipg's ≥ {TARGET_UNCACHED:g}{info}",
+        note = " (info: past our budget, hexagons)" if past else ""
+        targets.append((f"{name}: citytwin uncached req/s / tipg's ≥ {TARGET_UNCACHED:g}{note}",
                         f"{ratio:.2f}x", ratio >= TARGET_UNCACHED))
         if tipg_all:
             ratio = rate(unc) / rate(by[f"tipg, limit={TIPG_ALL:,}"])
