@@ -30,10 +30,18 @@ _STATE = text("""
 
 def fingerprint(conn: Connection, *, dataset: str, file_hash: str, layer: str | None,
                 crs: str | None, encoding: str | None, mapping: Path | None) -> dict[str, Any]:
-    state = conn.execute(_STATE, {"ds": dataset}).one()._asdict()
+    return {**_file_part(file_hash, layer, crs, encoding, mapping), **_state(conn, dataset)}
+
+
+def _file_part(file_hash: str, layer: str | None, crs: str | None, encoding: str | None,
+               mapping: Path | None) -> dict[str, Any]:
     mapping_hash = hashlib.sha256(mapping.read_bytes()).hexdigest() if mapping else None
     return {"file_hash": file_hash, "layer": layer, "crs": crs, "encoding": encoding,
-            "mapping": mapping_hash, **{k: str(v) for k, v in state.items()}}
+            "mapping": mapping_hash}
+
+
+def _state(conn: Connection, dataset: str) -> dict[str, str]:
+    return {k: str(v) for k, v in conn.execute(_STATE, {"ds": dataset}).one()._asdict().items()}
 
 
 _LAST = text("""
@@ -42,9 +50,18 @@ _LAST = text("""
 """)
 
 
-def previous(conn: Connection, dataset: str, now: dict[str, Any]) -> dict[str, Any] | None:
-    """The report of the dataset's last import when it had this fingerprint, else None."""
+def previous(conn: Connection, *, dataset: str, file_hash: str, layer: str | None,
+             crs: str | None, encoding: str | None, mapping: Path | None
+             ) -> dict[str, Any] | None:
+    """The report of the dataset's last import when it read the same file the same way into
+    the registry as it is now, else None. The registry's state (a join over the dataset's
+    links) is only looked at when the file and the options match."""
     row = conn.execute(_LAST, {"ds": dataset}).first()
-    if row is None or not row.report or row.report.get("fingerprint") != now:
+    if row is None or not row.report or not (before := row.report.get("fingerprint")):
+        return None
+    file_part = _file_part(file_hash, layer, crs, encoding, mapping)
+    if any(before.get(k) != v for k, v in file_part.items()):
+        return None
+    if before != {**file_part, **_state(conn, dataset)}:
         return None
     return {**row.report, "batch_id": row.id}
