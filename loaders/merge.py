@@ -155,14 +155,13 @@ _MISSING = text(f"""
 
 
 def merge(conn: Connection, *, dataset: str, county: str, actor: str, batch_id: int,
-          retire_missing: bool) -> dict[str, Any]:
-    """Apply the staged records; returns the changelog's lists ("unchanged": a count)."""
+          retire_missing: bool, dry_run: bool = False) -> dict[str, Any]:
+    """Apply the staged records; returns the changelog's lists ("unchanged": a count). A dry
+    run (rolled back by the caller) never takes the bulk path's locks."""
     params = {"ds": dataset, "batch_id": batch_id, "county": county}
     staged = conn.execute(text("SELECT count(*) FROM import_stage")).scalar()
     # A load that may double the registry takes its tables first (see registry.bulk).
-    locked = bulk.worth_it(conn, staged)
-    if locked:
-        bulk.lock(conn)
+    locked = not dry_run and bulk.claim(conn, staged)
     conn.execute(text("ANALYZE import_stage"))
     conn.execute(_MATCHED, params)
     conn.execute(text("ANALYZE import_outcome"))
@@ -198,7 +197,8 @@ def merge(conn: Connection, *, dataset: str, county: str, actor: str, batch_id: 
                                               "WHERE action = 'changed'")))
         conn.execute(_UPDATE, params)
         conn.execute(snapshot_sql(changed, "(SELECT o.changed FROM import_outcome o "
-                                           "WHERE o.code = entity.code)"),
+                                           "WHERE o.code = entity.code AND o.action = "
+                                           "'changed' ORDER BY o.seq LIMIT 1)"),
                      {**snap, "change": "updated"})
     conn.execute(_COVERS)
     conn.execute(_LINK, params)

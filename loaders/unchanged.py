@@ -7,7 +7,12 @@ of (file hash, layer, CRS, encoding, mapping file's hash, the dataset's links an
 their entities' versions, the dictionary, the admin areas). Every change to an entity raises
 its version, every new link adds one, so any edit made since (by the API, another dataset's
 import, a lifecycle action) shows as another fingerprint and the file is read and compared in
-full. `--full` (Options.full) always compares in full."""
+full. `--full` (Options.full) always compares in full.
+
+Not seen: an edit committed while the import that records the fingerprint runs, between its
+match and its commit (compare with `--full` after such edits). A previous import that linked
+records by place or sent matches to review is always read again (what those would say
+depends on entities outside the fingerprint)."""
 
 from __future__ import annotations
 
@@ -23,8 +28,8 @@ _STATE = text("""
             WHERE c.dataset = :ds) AS versions,
            (SELECT md5(string_agg(concat_ws('|', code, geometry_types::text, tolerance_m),
                                   ',' ORDER BY code)) FROM category) AS dictionary,
-           (SELECT md5(string_agg(code || md5(ST_AsBinary(geom)), ',' ORDER BY code))
-            FROM admin_area) AS areas
+           (SELECT md5(string_agg(concat_ws('|', code, level, md5(ST_AsBinary(geom))), ','
+                                  ORDER BY code)) FROM admin_area) AS areas
 """)
 
 

@@ -26,19 +26,26 @@ MIN_ROWS = 100_000
 
 def worth_it(conn: Connection, rows: int) -> bool:
     """Whether `rows` new entities are a bulk load: at least MIN_ROWS and at least as many as
-    the registry holds (counted up to `rows`, so a big registry costs no full count)."""
+    the registry holds (counted up to rows + 1, so a big registry costs no full count)."""
     if rows < MIN_ROWS:
         return False
     held = conn.execute(text("SELECT count(*) FROM (SELECT 1 FROM entity LIMIT :n) s"),
-                        {"n": rows}).scalar()
+                        {"n": rows + 1}).scalar()
     return held <= rows
 
 
-def lock(conn: Connection) -> None:
-    """Take the tables of a bulk load before anything else of theirs (the merge reads them),
-    so that a concurrent import waits for this one instead of deadlocking with it."""
+def claim(conn: Connection, rows: int) -> bool:
+    """Take the tables for a bulk load of up to `rows` new entities, if it is one, before the
+    merge reads them further. Imports that might be bulk loads pass one at a time (an advisory
+    lock), so two of them never both hold a share of `entity` while each waits for all of it."""
+    if rows < MIN_ROWS:
+        return False
+    conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('citytwin.bulk'))"))
+    if not worth_it(conn, rows):
+        return False
     names = ", ".join(f"{SCHEMA}.{quote_ident(t)}" for t in TABLES)
     conn.execute(text(f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE"))
+    return True
 
 
 @dataclass

@@ -201,6 +201,9 @@ def register_many(
         covers.append(_cover(geom))
     code_of: list[str] = [""] * len(items)
     serial_of: list[int] = [0] * len(items)
+    # The table before the serials, as a bulk import takes them (registry.bulk): taking a
+    # serial's row first and then waiting for the table could deadlock with one.
+    conn.execute(text("LOCK TABLE entity IN ROW EXCLUSIVE MODE"))
     for (c, cat), idx in by_class.items():
         for i, s in zip(idx, serials.allocate(conn, c, cat, len(idx)), strict=True):
             code_of[i] = codes.make(c, cat, s)

@@ -446,5 +446,19 @@ def test_a_bulk_load_gives_what_the_indexed_path_gives(reg: Engine, sample: Mani
     assert loaded.counts == normal.counts
     assert count(reg, _ROWS) == normal_rows
     assert count(reg, "SELECT count(*) FROM entity_version") == loaded.counts["added"]
-    again = imp(reg, sample, key, "住建")  # re-import: nothing new, indexes kept
+    again = imp(reg, sample, key, "住建", full=True)  # read again: nothing new, indexes kept
     assert again.counts["unchanged"] == loaded.counts["added"] and drops[-1] == 2
+    held = loaded.counts["added"]
+    with reg.connect() as conn:  # a load smaller than the registry is not a bulk load
+        assert bulk.worth_it(conn, held) and not bulk.worth_it(conn, held - 1)
+
+
+def test_a_file_linked_by_place_is_read_again(reg: Engine, sample: Manifest) -> None:
+    """Records linked by place are compared with the file on the next full read, so the
+    unchanged-file shortcut does not stand in for it."""
+    imp(reg, sample, "chengguan/manhole_covers.shp", "城管")
+    sw = imp(reg, sample, "shuiwu/water.gpkg:ps_point", "水务")
+    assert sw.counts["linked"] > 0
+    again = imp(reg, sample, "shuiwu/water.gpkg:ps_point", "水务")
+    assert not any("not read again" in n for n in again.notes)
+    assert again.counts["added"] == 0
