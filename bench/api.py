@@ -63,14 +63,15 @@ import httpx
 import numpy as np
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import Connection
 from sqlalchemy.engine import make_url
 
 from bench import _peer as peer
 from bench import _synthetic as synthetic
 from bench._peer import Server, WrkResult
+from bench._sql import captured, plan_node
 from registry import cluster, features, search
-from registry.db import driver_sql, make_engine
+from registry.db import make_engine
 from registry.search import Query
 from registry.settings import Settings
 from spatial import area
@@ -220,32 +221,6 @@ def whole_table(tipg: Server, ours: Server, db: Db, out: Checks) -> None:
 # --- the SQL behind numberMatched ------------------------------------------------------------
 
 
-def captured(engine: Engine, fn: Callable[[Connection], Any]) -> list[tuple[str, Any]]:
-    """The statements and parameters fn sent through the driver in one transaction (ours,
-    verbatim, in psycopg's paramstyle)."""
-    seen: list[tuple[str, Any]] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
-        seen.append((statement, parameters))
-
-    real = search.fetch_named
-
-    def unprepared(conn: Connection, sql: str, params: dict[str, Any]) -> list[Any]:
-        # search's own statements go straight to psycopg (registry.db.fetch_named)
-        seen.append(driver_sql(sql, params))
-        return real(conn, sql, params)
-
-    event.listen(engine, "before_cursor_execute", record)
-    search.fetch_named = unprepared
-    try:
-        with engine.begin() as conn:
-            fn(conn)
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-        search.fetch_named = real
-    return seen
-
-
 @dataclass
 class CountFacts:
     rows: int
@@ -301,20 +276,11 @@ def count_facts(db: Db, reps: int = 15) -> CountFacts:
         return CountFacts(db.rows, statistics.median(times) * 1000,
                           statistics.median(fulls) * 1000, matched, exact, cap, 0, 0, plan,
                           skipped=True)
-    limit_node = _find(doc[0]["Plan"], "Limit")
+    limit_node = plan_node(doc[0]["Plan"], "Limit")
     scan = limit_node["Plans"][0] if limit_node and limit_node.get("Plans") else {}
     return CountFacts(db.rows, statistics.median(times) * 1000, statistics.median(fulls) * 1000,
                       matched, exact, cap, int(limit_node["Actual Rows"]) if limit_node else -1,
                       int(scan.get("Actual Rows", -1)), plan)
-
-
-def _find(node: dict[str, Any], kind: str) -> dict[str, Any] | None:
-    if node.get("Node Type") == kind:
-        return node
-    for child in node.get("Plans", []):
-        if found := _find(child, kind):
-            return found
-    return None
 
 
 def explain_routes(db: Db, code: str, box: tuple[float, ...]) -> None:

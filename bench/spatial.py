@@ -61,9 +61,10 @@ import numpy as np
 import psycopg
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Connection, Engine, event, text
+from sqlalchemy import Connection, Engine, text
 
 from bench import _synthetic as synthetic
+from bench._sql import captured
 from registry import features, search
 from registry.aggregate import hexbins
 from registry.db import make_engine
@@ -230,19 +231,8 @@ class Db:
             return fn(self.tx)
 
     def captured_sql(self, fn: Callable[[Connection], Any]) -> tuple[str, dict[str, Any]]:
-        """The last statement and parameters fn sent through the driver (ours, verbatim)."""
-        seen: list[tuple[str, Any]] = []
-
-        def record(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
-            seen.append((statement, parameters))
-
-        event.listen(self.engine, "before_cursor_execute", record)
-        try:
-            with self.engine.begin() as conn:
-                fn(conn)
-        finally:
-            event.remove(self.engine, "before_cursor_execute", record)
-        return seen[-1]
+        """The last statement and parameters fn sent (ours, verbatim)."""
+        return captured(self.engine, fn)[-1]
 
     def find_sql(self, q: Query) -> tuple[str, dict[str, Any]]:
         """`search.find`'s statement for q, verbatim, in psycopg's parameter style."""

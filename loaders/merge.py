@@ -66,6 +66,7 @@ _MATCHED = text("""
     ) m
 """)
 _UNDECIDED = "NOT EXISTS (SELECT 1 FROM import_outcome o WHERE o.seq = s.seq)"
+_CHANGED = "SELECT code FROM import_outcome WHERE action = 'changed'"
 # Not matched by source id: the same class within the class's tolerance and the same name
 # (or no name on one side), among entities this dataset does not already deliver. One
 # candidate claimed by one record links; anything else is for a person to decide.
@@ -161,7 +162,7 @@ def merge(conn: Connection, *, dataset: str, county: str, actor: str, batch_id: 
     params = {"ds": dataset, "batch_id": batch_id, "county": county}
     staged = conn.execute(text("SELECT count(*) FROM import_stage")).scalar()
     # A load that may double the registry takes its tables first (see registry.bulk).
-    locked = not dry_run and bulk.claim(conn, staged)
+    held = None if dry_run else bulk.claim(conn, staged)  # locked: nobody adds meanwhile
     conn.execute(text("ANALYZE import_stage"))
     conn.execute(_MATCHED, params)
     conn.execute(text("ANALYZE import_outcome"))
@@ -181,24 +182,21 @@ def merge(conn: Connection, *, dataset: str, county: str, actor: str, batch_id: 
         conn.execute(_ADD, {**params, "checks": "".join(checks).encode("ascii")})
     snap = {"actor": actor, "reason": f"import of {dataset}", "batch_id": batch_id}
     adding = base  # the new entities, all classes
-    dropped = bulk.drop_indexes(conn) if locked and bulk.worth_it(conn, adding) else None
+    dropped = bulk.drop_indexes(conn) if bulk.is_bulk(adding, held) else None
     conn.execute(_INSERT, params)
     # Statistics of the decisions (and of the new rows, after a bulk insert without indexes),
     # or the joins below plan as for empty tables.
     conn.execute(text("ANALYZE entity, import_outcome" if dropped else "ANALYZE import_outcome"))
     conn.execute(snapshot_sql("code IN (SELECT code FROM import_outcome WHERE action = 'add')"),
                  {**snap, "change": "created", "changed": []})
-    if conn.execute(text("SELECT EXISTS (SELECT 1 FROM import_outcome "
-                         "WHERE action = 'changed')")).scalar():
+    if conn.execute(text(f"SELECT EXISTS ({_CHANGED})")).scalar():
         # Each version row looks up its changed columns: by an index, not a scan per row.
         conn.execute(text("CREATE INDEX ON import_outcome (code)"))
-        changed = "code IN (SELECT code FROM import_outcome WHERE action = 'changed')"
-        conn.execute(text(_CLOSE.format(codes="SELECT code FROM import_outcome "
-                                              "WHERE action = 'changed'")))
+        conn.execute(text(_CLOSE.format(codes=_CHANGED)))
         conn.execute(_UPDATE, params)
-        conn.execute(snapshot_sql(changed, "(SELECT o.changed FROM import_outcome o "
-                                           "WHERE o.code = entity.code AND o.action = "
-                                           "'changed' ORDER BY o.seq LIMIT 1)"),
+        columns = ("(SELECT o.changed FROM import_outcome o WHERE o.code = entity.code "
+                   "AND o.action = 'changed' ORDER BY o.seq LIMIT 1)")
+        conn.execute(snapshot_sql(f"code IN ({_CHANGED})", columns),
                      {**snap, "change": "updated"})
     conn.execute(_COVERS)
     conn.execute(_LINK, params)
@@ -210,14 +208,15 @@ def merge(conn: Connection, *, dataset: str, county: str, actor: str, batch_id: 
               if not m["shared"]]
     if retire_missing and retire:
         _retire(conn, [r["code"] for r in retire], snap, batch_id)
-    out: dict[str, Any] = {"added": [], "linked": [], "changed": [], "review": [],
-                           "missing": missing, "retired": retire if retire_missing else []}
-    key = {"add": "added", "link": "linked", "changed": "changed", "review": "review"}
     raw = conn.connection.driver_connection
     # Tuples straight from psycopg: an import of a million rows lists a million codes.
-    out["added"] = [{"source_id": s, "code": c} for s, c in raw.execute(
+    added = [{"source_id": s, "code": c} for s, c in raw.execute(
         "SELECT s.source_id, o.code FROM import_outcome o JOIN import_stage s USING (seq) "
         "WHERE o.action = 'add' ORDER BY o.seq").fetchall()]
+    out: dict[str, Any] = {"added": added, "linked": [], "changed": [], "review": [],
+                           "missing": missing, "retired": retire if retire_missing else []}
+    key = {"add": "added", "link": "linked", "changed": "changed", "review": "review"}
+    listed = len(added)
     for action, source_id, code, changed, note in raw.execute(
             "SELECT o.action, s.source_id, o.code, o.changed, o.note "
             "FROM import_outcome o JOIN import_stage s USING (seq) "
@@ -228,8 +227,8 @@ def merge(conn: Connection, *, dataset: str, county: str, actor: str, batch_id: 
         if note:
             item["reason"] = note
         out[key[action]].append(item)
-    out["unchanged"] = raw.execute(
-        "SELECT count(*) FROM import_outcome WHERE action = 'unchanged'").fetchone()[0]
+        listed += 1
+    out["unchanged"] = staged - listed  # every staged record has one outcome
     return out
 
 

@@ -168,7 +168,8 @@ def _run(conn: Connection, src: read.Source, m: mapping_mod.Mapping, opts: Optio
     report.unchanged = lists.pop("unchanged")
     report.lists.update(lists)
     report.lists["review"] += review
-    report.fingerprint = unchanged.fingerprint(conn, **same)
+    if not opts.dry_run:  # rolled back: nothing to recognise it by later
+        report.fingerprint = unchanged.fingerprint(conn, **same)
     _record(conn, report)
 
 

@@ -26,26 +26,35 @@ MIN_ROWS = 100_000
 
 def worth_it(conn: Connection, rows: int) -> bool:
     """Whether `rows` new entities are a bulk load: at least MIN_ROWS and at least as many as
-    the registry holds (counted up to rows + 1, so a big registry costs no full count)."""
-    if rows < MIN_ROWS:
-        return False
-    held = conn.execute(text("SELECT count(*) FROM (SELECT 1 FROM entity LIMIT :n) s"),
+    the registry holds."""
+    return rows >= MIN_ROWS and is_bulk(rows, _held(conn, rows))
+
+
+def is_bulk(rows: int, held: int | None) -> bool:
+    """`rows` new entities into a registry of `held` (None: not taken by `claim`)."""
+    return held is not None and rows >= MIN_ROWS and held <= rows
+
+
+def _held(conn: Connection, rows: int) -> int:
+    """The entities the registry holds, counted up to rows + 1 (no full count of a big one)."""
+    return conn.execute(text("SELECT count(*) FROM (SELECT 1 FROM entity LIMIT :n) s"),
                         {"n": rows + 1}).scalar()
-    return held <= rows
 
 
-def claim(conn: Connection, rows: int) -> bool:
+def claim(conn: Connection, rows: int) -> int | None:
     """Take the tables for a bulk load of up to `rows` new entities, if it is one, before the
-    merge reads them further. Imports that might be bulk loads pass one at a time (an advisory
-    lock), so two of them never both hold a share of `entity` while each waits for all of it."""
+    merge reads them further; returns the entities they held then (None: not taken). Imports
+    that might be bulk loads pass one at a time (an advisory lock), so two of them never both
+    hold a share of `entity` while each waits for all of it."""
     if rows < MIN_ROWS:
-        return False
+        return None
     conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('citytwin.bulk'))"))
-    if not worth_it(conn, rows):
-        return False
+    held = _held(conn, rows)
+    if not is_bulk(rows, held):
+        return None
     names = ", ".join(f"{SCHEMA}.{quote_ident(t)}" for t in TABLES)
     conn.execute(text(f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE"))
-    return True
+    return held
 
 
 @dataclass
