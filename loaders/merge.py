@@ -33,8 +33,8 @@ def lock(conn: Connection, dataset: str, wait: bool) -> None:
 # dataset belongs to that one: this dataset's copy links to it and does not overwrite it.
 # One pass (a hash join each way, no look-up per row) sets code, changes and action.
 _MATCHED = text("""
-    INSERT INTO import_outcome (seq, code, changed, action, note)
-    SELECT m.seq, m.code, m.changed,
+    INSERT INTO import_outcome (seq, source_id, code, changed, action, note)
+    SELECT m.seq, m.source_id, m.code, m.changed,
         CASE WHEN m.status IN ('retired', 'void') THEN 'review'
              WHEN m.category <> m.new_category THEN 'review'
              WHEN m.owned_elsewhere THEN 'unchanged'
@@ -44,7 +44,7 @@ _MATCHED = text("""
              THEN 'class changed from ' || m.category || ': retire and register anew'
         END
     FROM (
-        SELECT t.seq, e.code, e.status, e.category, t.category AS new_category,
+        SELECT t.seq, t.source_id, e.code, e.status, e.category, t.category AS new_category,
             coalesce(o.first_at < c.created_at
                      OR (o.first_at = c.created_at AND o.first_ds < c.dataset), false)
               AS owned_elsewhere,
@@ -72,7 +72,7 @@ _CHANGED = "SELECT code FROM import_outcome WHERE action = 'changed'"
 # candidate claimed by one record links; anything else is for a person to decide.
 _BY_PLACE = text(f"""
     WITH cand AS (
-        SELECT s.seq, e.code
+        SELECT s.seq, s.source_id, e.code
         FROM import_stage s
         JOIN category k ON k.code = s.category
         JOIN entity e ON e.category = s.category AND e.status NOT IN ('retired', 'void')
@@ -82,15 +82,15 @@ _BY_PLACE = text(f"""
         WHERE {_UNDECIDED}
           AND NOT EXISTS (SELECT 1 FROM crosswalk c WHERE c.code = e.code AND c.dataset = :ds)
     ), counted AS (
-        SELECT seq, code, count(*) OVER (PARTITION BY seq) AS n,
+        SELECT seq, source_id, code, count(*) OVER (PARTITION BY seq) AS n,
                count(*) OVER (PARTITION BY code) AS m FROM cand
     ), best AS (
-        SELECT seq, min(code) AS code, max(n) AS n, max(m) AS m,
+        SELECT seq, source_id, min(code) AS code, max(n) AS n, max(m) AS m,
                string_agg(code, ',' ORDER BY code) AS all_codes
-        FROM counted GROUP BY seq
+        FROM counted GROUP BY seq, source_id
     )
-    INSERT INTO import_outcome (seq, code, action, note)
-    SELECT b.seq, CASE WHEN b.n = 1 AND b.m = 1 THEN b.code END,
+    INSERT INTO import_outcome (seq, source_id, code, action, note)
+    SELECT b.seq, b.source_id, CASE WHEN b.n = 1 AND b.m = 1 THEN b.code END,
         CASE WHEN b.n = 1 AND b.m = 1 THEN 'link' ELSE 'review' END,
         CASE WHEN b.n = 1 AND b.m = 1 THEN NULL ELSE 'ambiguous match: ' || b.all_codes END
     FROM best b
@@ -100,12 +100,12 @@ _BY_PLACE = text(f"""
 # after the other from the plan's base): get_byte on a parameter costs O(1) a row, where
 # substr of a long text (or of a TOASTed column) would cost its length.
 _ADD = text(f"""
-    INSERT INTO import_outcome (seq, code, serial, action)
-    SELECT n.seq, :county || n.category || lpad(n.serial::text, 6, '0')
+    INSERT INTO import_outcome (seq, source_id, code, serial, action)
+    SELECT n.seq, n.source_id, :county || n.category || lpad(n.serial::text, 6, '0')
                || chr(get_byte(CAST(:checks AS bytea), n.base + n.rn - 1)), n.serial, 'add'
-    FROM (SELECT r.seq, r.category, p.first + r.rn - 1 AS serial, p.base, r.rn
-          FROM (SELECT seq, category, row_number() OVER (PARTITION BY category ORDER BY seq)
-                       ::int AS rn
+    FROM (SELECT r.seq, r.source_id, r.category, p.first + r.rn - 1 AS serial, p.base, r.rn
+          FROM (SELECT seq, source_id, category,
+                       row_number() OVER (PARTITION BY category ORDER BY seq)::int AS rn
                 FROM import_stage s WHERE {_UNDECIDED}) r
           JOIN import_plan p ON p.category = r.category) n
 """)
@@ -140,8 +140,7 @@ _COVERS = text("""
 """)
 _LINK = text("""
     INSERT INTO crosswalk (dataset, source_id, code, batch_id)
-    SELECT :ds, s.source_id, o.code, :batch_id
-    FROM import_stage s JOIN import_outcome o USING (seq) WHERE o.action IN ('add', 'link')
+    SELECT :ds, source_id, code, :batch_id FROM import_outcome WHERE action IN ('add', 'link')
 """)
 _MISSING = text(f"""
     SELECT c.source_id, c.code,
@@ -161,6 +160,9 @@ def merge(conn: Connection, *, dataset: str, county: str, actor: str, batch_id: 
     run (rolled back by the caller) never takes the bulk path's locks."""
     params = {"ds": dataset, "batch_id": batch_id, "county": county}
     staged = conn.execute(text("SELECT count(*) FROM import_stage")).scalar()
+    # A dataset's first import has nothing missing: no look for it among its new links.
+    linked_before = conn.execute(text(
+        "SELECT EXISTS (SELECT 1 FROM crosswalk WHERE dataset = :ds)"), params).scalar()
     # A load that may double the registry takes its tables first (see registry.bulk).
     held = None if dry_run else bulk.claim(conn, staged)  # locked: nobody adds meanwhile
     conn.execute(text("ANALYZE import_stage"))
@@ -183,12 +185,17 @@ def merge(conn: Connection, *, dataset: str, county: str, actor: str, batch_id: 
     snap = {"actor": actor, "reason": f"import of {dataset}", "batch_id": batch_id}
     adding = base  # the new entities, all classes
     dropped = bulk.drop_indexes(conn) if bulk.is_bulk(adding, held) else None
+    if dropped:  # the join and the sort by H3 of a bulk load in memory, not on disk
+        conn.execute(text(f"SET LOCAL work_mem = '{bulk.WORK_MEM}'"))
     conn.execute(_INSERT, params)
     # Statistics of the decisions (and of the new rows, after a bulk insert without indexes),
     # or the joins below plan as for empty tables.
     conn.execute(text("ANALYZE entity, import_outcome" if dropped else "ANALYZE import_outcome"))
-    conn.execute(snapshot_sql("code IN (SELECT code FROM import_outcome WHERE action = 'add')"),
-                 {**snap, "change": "created", "changed": []})
+    # The new entities are the rows of this batch (nothing else of it is written yet): in a bulk
+    # load they are most of the table, and a scan for them beats joining with a million codes.
+    created = "batch_id = :batch_id" if dropped else \
+        "code IN (SELECT code FROM import_outcome WHERE action = 'add')"
+    conn.execute(snapshot_sql(created), {**snap, "change": "created", "changed": []})
     if conn.execute(text(f"SELECT EXISTS ({_CHANGED})")).scalar():
         # Each version row looks up its changed columns: by an index, not a scan per row.
         conn.execute(text("CREATE INDEX ON import_outcome (code)"))
@@ -199,10 +206,10 @@ def merge(conn: Connection, *, dataset: str, county: str, actor: str, batch_id: 
         conn.execute(snapshot_sql(f"code IN ({_CHANGED})", columns),
                      {**snap, "change": "updated"})
     conn.execute(_COVERS)
-    conn.execute(_LINK, params)
+    _link(conn, params)
     if dropped:
         dropped.rebuild(conn)
-    missing = [dict(r._mapping) for r in conn.execute(_MISSING, params)]
+    missing = [dict(r._mapping) for r in conn.execute(_MISSING, params)] if linked_before else []
     # An entity another dataset still delivers stays: only its link to this one is stale.
     retire = [{"source_id": m["source_id"], "code": m["code"]} for m in missing
               if not m["shared"]]
@@ -211,16 +218,15 @@ def merge(conn: Connection, *, dataset: str, county: str, actor: str, batch_id: 
     raw = conn.connection.driver_connection
     # Tuples straight from psycopg: an import of a million rows lists a million codes.
     added = [{"source_id": s, "code": c} for s, c in raw.execute(
-        "SELECT s.source_id, o.code FROM import_outcome o JOIN import_stage s USING (seq) "
-        "WHERE o.action = 'add' ORDER BY o.seq").fetchall()]
+        "SELECT source_id, code FROM import_outcome WHERE action = 'add' ORDER BY seq"
+    ).fetchall()]
     out: dict[str, Any] = {"added": added, "linked": [], "changed": [], "review": [],
                            "missing": missing, "retired": retire if retire_missing else []}
     key = {"add": "added", "link": "linked", "changed": "changed", "review": "review"}
     listed = len(added)
     for action, source_id, code, changed, note in raw.execute(
-            "SELECT o.action, s.source_id, o.code, o.changed, o.note "
-            "FROM import_outcome o JOIN import_stage s USING (seq) "
-            "WHERE o.action NOT IN ('unchanged', 'add') ORDER BY o.seq").fetchall():
+            "SELECT action, source_id, code, changed, note FROM import_outcome "
+            "WHERE action NOT IN ('unchanged', 'add') ORDER BY seq").fetchall():
         item: dict[str, Any] = {"source_id": source_id, "code": code}
         if action == "changed":
             item["changed"] = changed
@@ -230,6 +236,11 @@ def merge(conn: Connection, *, dataset: str, county: str, actor: str, batch_id: 
         listed += 1
     out["unchanged"] = staged - listed  # every staged record has one outcome
     return out
+
+
+def _link(conn: Connection, params: dict[str, Any]) -> None:
+    """The crosswalk rows of the records added or linked (the entities are written)."""
+    conn.execute(_LINK, params)
 
 
 def _retire(conn: Connection, codes_: list[str], snap: dict[str, Any], batch_id: int) -> None:

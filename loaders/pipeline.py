@@ -145,22 +145,22 @@ def _run(conn: Connection, src: read.Source, m: mapping_mod.Mapping, opts: Optio
     stage.create(conn)
     state = validate.FileState()
     done = 0
-    for chunk in read.chunks(src, opts.chunk):
-        n = len(chunk.geoms)
-        recs = mapping_mod.apply(m, chunk.cols, n)
-        out = validate.check(recs, chunk.geoms, d, district, state, chunk.offset)
-        if chunk.offset == 0 and (why := validate.implausible(out)):
-            raise read.ImportRefused(f"{src.path.name}: {why}")
-        _collect(report, recs, out, chunk.offset)
-        ok = np.flatnonzero(out.status == "ok")
-        # Source ids of records not staged, so that they do not count as missing.
-        stage.copy_seen(conn, [recs.source_id[i] for i in np.flatnonzero(out.status != "ok")
-                               if recs.source_id[i] is not None])
-        if len(ok):
-            _stage(conn, recs, out, ok, chunk.offset, placer)
-        done += n
-        progress(done, src.features)
-        gc.collect(1)  # the last chunk's cycles (this one's are still referenced here)
+    with stage.Stager(conn) as st:
+        for chunk in read.chunks(src, opts.chunk):
+            n = len(chunk.geoms)
+            recs = mapping_mod.apply(m, chunk.cols, n)
+            out = validate.check(recs, chunk.geoms, d, district, state, chunk.offset)
+            if chunk.offset == 0 and (why := validate.implausible(out)):
+                raise read.ImportRefused(f"{src.path.name}: {why}")
+            _collect(report, recs, out, chunk.offset)
+            ok = np.flatnonzero(out.status == "ok")
+            st.seen([recs.source_id[i] for i in np.flatnonzero(out.status != "ok")
+                     if recs.source_id[i] is not None])
+            if len(ok):
+                _stage(st, recs, out, ok, chunk.offset, placer)
+            done += n
+            progress(done, src.features)
+            gc.collect(1)  # the last chunk's cycles (this one's are still referenced here)
     lists = merge_mod.merge(conn, dataset=opts.dataset, county=county, actor=opts.actor,
                             batch_id=report.batch_id, retire_missing=opts.retire_missing,
                             dry_run=opts.dry_run)
@@ -229,7 +229,7 @@ def _collect(report: Report, recs: mapping_mod.Records, out: validate.Outcome,
             {"record": offset + i, "source_id": sid[i], "field": f})
 
 
-def _stage(conn: Connection, recs: mapping_mod.Records, out: validate.Outcome,
+def _stage(st: stage.Stager, recs: mapping_mod.Records, out: validate.Outcome,
            ok: np.ndarray, offset: int, placer: placement.Placer) -> None:
     geoms = out.geoms[ok]
     is_point = shapely.get_type_id(geoms) == 0
@@ -253,11 +253,11 @@ def _stage(conn: Connection, recs: mapping_mod.Records, out: validate.Outcome,
             "name": pick(recs.name), "condition": pick(recs.condition),
             **{r: pick(recs.depts[r]) for r in mapping_mod.ROLES},
             "attributes": [stage.JSONB_V1 + orjson.dumps(a) for a in pick(recs.attributes)]}
-    stage.copy_records(conn, seq, rows, geoms, cells, place)
+    st.records(seq, rows, geoms, cells, place)
     covers = []
     for s, g in zip(seq[~is_point].tolist(), geoms[~is_point], strict=True):
         covers += [(s, c, h3.descendant_range(c)[0]) for c in h3.cover_cells(g)]
-    stage.copy_covers(conn, covers)
+    st.covers(np.array(covers, dtype=np.int64).reshape(-1, 3))
 
 
 def summary(report: Report) -> Counter[str]:

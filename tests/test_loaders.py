@@ -226,12 +226,12 @@ def test_failure_leaves_registry_unchanged(reg: Engine, sample: Manifest,
     key = "cameras/cameras.csv"
     before = count(reg, "SELECT count(*) FROM entity")
 
-    real = merge_mod.snapshot_sql
-    monkeypatch.setattr(merge_mod, "snapshot_sql",
+    real = merge_mod._link
+    monkeypatch.setattr(merge_mod, "_link",  # the entities are inserted, not committed
                         lambda *a, **k: (_ for _ in ()).throw(RuntimeError("killed")))
     with pytest.raises(RuntimeError):
         imp(reg, sample, key, "视频监控平台")
-    monkeypatch.setattr(merge_mod, "snapshot_sql", real)
+    monkeypatch.setattr(merge_mod, "_link", real)
     assert count(reg, "SELECT count(*) FROM entity") == before
     assert count(reg, "SELECT count(*) FROM import_batch") == 0
     r = imp(reg, sample, key, "视频监控平台")
@@ -307,14 +307,12 @@ from loaders import merge
 from loaders.pipeline import Options, run
 from registry.db import make_engine
 from registry.settings import Settings
-real, calls = merge.snapshot_sql, []
-def slow(*a, **k):
-    calls.append(1)
-    if len(calls) == 1:  # the entities are inserted, not committed
-        print("ready", flush=True)
-        time.sleep(60)
+real = merge._link
+def slow(*a, **k):  # the entities are inserted, not committed
+    print("ready", flush=True)
+    time.sleep(60)
     return real(*a, **k)
-merge.snapshot_sql = slow
+merge._link = slow
 s = Settings(database_url=sys.argv[1])
 run(make_engine(s), Path(sys.argv[2]), Options(dataset="视频监控平台"), county="440311")
 """
@@ -432,7 +430,7 @@ def test_a_bulk_load_gives_what_the_indexed_path_gives(reg: Engine, sample: Mani
     drops = []
     real_drop = bulk.drop_indexes
     monkeypatch.setattr(bulk, "drop_indexes", lambda c: drops.append(1) or real_drop(c))
-    monkeypatch.setattr(merge_mod, "snapshot_sql",
+    monkeypatch.setattr(merge_mod, "_link",
                         lambda *a, **k: (_ for _ in ()).throw(RuntimeError("killed")))
     with pytest.raises(RuntimeError):
         imp(reg, sample, key, "住建")
