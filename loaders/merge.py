@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from registry import bulk, codes, serials
-from registry.entities import place_sql, snapshot_sql
+from registry.entities import close_sql, place_sql, snapshot_sql
 from registry.errors import CitytwinError
 
 FINAL = "('retired', 'void')"
@@ -127,10 +127,15 @@ _UPDATE = text(f"""
     FROM import_stage s JOIN import_outcome o USING (seq)
     WHERE o.code = e.code AND o.action = 'changed'
 """)
-_CLOSE = """
-    UPDATE entity_version v SET valid_to = now()
-    WHERE v.valid_to IS NULL AND v.code IN ({codes})
-"""
+# The first version of an imported entity records its creation and leaves the state to the
+# entity row while it is the open version (migration 0007): writing the state twice took 3.5 s
+# of a million-point import. Its valid_from and recorded_at are the entity's (the same now()).
+_CREATED = text("""
+    INSERT INTO entity_version (code, version, status, valid_from, recorded_at, actor, reason,
+        change, changed, batch_id)
+    SELECT code, 1, 'active', now(), now(), :actor, :reason, 'created', '{}', :batch_id
+    FROM import_outcome WHERE action = 'add'
+""")
 _COVERS = text("""
     DELETE FROM entity_cover WHERE code IN (
         SELECT code FROM import_outcome WHERE action = 'changed' AND 'geometry' = ANY(changed));
@@ -191,15 +196,11 @@ def merge(conn: Connection, *, dataset: str, county: str, actor: str, batch_id: 
     # Statistics of the decisions (and of the new rows, after a bulk insert without indexes),
     # or the joins below plan as for empty tables.
     conn.execute(text("ANALYZE entity, import_outcome" if dropped else "ANALYZE import_outcome"))
-    # The new entities are the rows of this batch (nothing else of it is written yet): in a bulk
-    # load they are most of the table, and a scan for them beats joining with a million codes.
-    created = "batch_id = :batch_id" if dropped else \
-        "code IN (SELECT code FROM import_outcome WHERE action = 'add')"
-    conn.execute(snapshot_sql(created), {**snap, "change": "created", "changed": []})
+    conn.execute(_CREATED, snap)
     if conn.execute(text(f"SELECT EXISTS ({_CHANGED})")).scalar():
         # Each version row looks up its changed columns: by an index, not a scan per row.
         conn.execute(text("CREATE INDEX ON import_outcome (code)"))
-        conn.execute(text(_CLOSE.format(codes=_CHANGED)))
+        conn.execute(close_sql(f"v.code IN ({_CHANGED})", "now()"))
         conn.execute(_UPDATE, params)
         columns = ("(SELECT o.changed FROM import_outcome o WHERE o.code = entity.code "
                    "AND o.action = 'changed' ORDER BY o.seq LIMIT 1)")
@@ -246,7 +247,7 @@ def _link(conn: Connection, params: dict[str, Any]) -> None:
 def _retire(conn: Connection, codes_: list[str], snap: dict[str, Any], batch_id: int) -> None:
     p = {"codes": codes_, "batch_id": batch_id}
     where = "code = ANY(CAST(:codes AS text[]))"
-    conn.execute(text(_CLOSE.format(codes="SELECT unnest(CAST(:codes AS text[]))")), p)
+    conn.execute(close_sql("v.code = ANY(CAST(:codes AS text[]))", "now()"), p)
     conn.execute(text(f"""UPDATE entity SET status = 'retired', version = version + 1,
                           valid_from = now(), recorded_at = now(), batch_id = :batch_id
                           WHERE {where}"""), p)

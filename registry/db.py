@@ -108,7 +108,7 @@ def ensure_database(settings: Settings, name: str, *, fresh: bool = False,
                 conn.execute(text(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)"))
             if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"),
                                 {"n": name}).first():
-                conn.execute(text(f"CREATE DATABASE {quote_ident(name)}"))
+                conn.execute(text(cluster.CREATE_DATABASE.format(quote_ident(name))))
     finally:
         admin.dispose()
     return url

@@ -136,6 +136,24 @@ _SNAPSHOT = """
 """
 
 
+# The state columns of a version (what a thin open version leaves to the entity row).
+_STATE = ("category", "condition", "name", "dept_admin", "dept_owner", "dept_maintainer",
+          "attributes", "geom", "street_code", "community_code", "grid_code", "h3")
+
+
+def close_sql(where: str, when: str = ":when") -> Any:
+    """Close the open versions matching `where` (SQL over `entity_version v`) at `when`; run
+    it before their entities change: a thin open version (an import's creation, migration
+    0007) takes its state from the entity row as it still is."""
+    fill = ", ".join(f"{c} = CASE WHEN v.geom IS NULL THEN e.{c} ELSE v.{c} END"
+                     for c in _STATE)
+    return text(f"""UPDATE entity_version v SET valid_to = {when}, {fill}
+                    FROM entity e WHERE e.code = v.code AND v.valid_to IS NULL AND ({where})""")
+
+
+_CLOSE_ONE = close_sql("v.code = :code")
+
+
 def snapshot_sql(where: str, changed: str = "CAST(:changed AS text[])") -> Any:
     """The version snapshot of the entities matching `where` (SQL over `entity`), binding
     :actor, :reason, :change and :batch_id; `changed` may be a per-row SQL expression (the
@@ -268,15 +286,12 @@ def _apply(conn: Connection, code: str, row: Any, values: dict[str, Any], change
             sets.append("attributes = CAST(:attributes AS jsonb)")
         elif col != "h3":
             sets.append(f"{quote_ident(col)} = :{col}")
+    conn.execute(_CLOSE_ONE, {"when": when, "code": code})  # before the entity changes
     conn.execute(
         text(f"""UPDATE entity SET {', '.join(sets)}, version = version + 1,
                  valid_from = :when, recorded_at = now(), batch_id = :batch_id
                  WHERE code = :code"""),
         {**values, "when": when, "code": code, "batch_id": batch_id},
-    )
-    conn.execute(
-        text("UPDATE entity_version SET valid_to = :when WHERE code = :code AND valid_to IS NULL"),
-        {"when": when, "code": code},
     )
     conn.execute(_SNAPSHOT_ONE, {"code": code, "actor": actor, "reason": reason,
                                  "change": change, "changed": changed, "batch_id": batch_id})

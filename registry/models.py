@@ -150,21 +150,26 @@ class Entity(Base):
 
 
 class EntityVersion(Base):
-    """Append-only history: one row per version; only `valid_to` of the previous row is closed."""
+    """Append-only history: one row per version; closing a version sets its `valid_to` (and,
+    for an imported entity's open first version, which leaves its state to the `entity` row
+    while open, copies that state in: migration 0007)."""
 
     __tablename__ = "entity_version"
+    __table_args__ = (
+        CheckConstraint("geom IS NOT NULL OR valid_to IS NULL", name="entity_version_closed_state"),
+    )
     seq: Mapped[int] = mapped_column(BigInteger, Identity(), unique=True)  # the change feed
     code: Mapped[str] = mapped_column(String(17), primary_key=True)  # an entity (0004)
     version: Mapped[int] = mapped_column(Integer, primary_key=True)
-    category: Mapped[str] = mapped_column(String(4))
+    category: Mapped[str | None] = mapped_column(String(4))  # state: NULL in a thin open version
     status: Mapped[str] = mapped_column(Text)
     condition: Mapped[str | None] = mapped_column(Text)
     name: Mapped[str | None] = mapped_column(Text)
     dept_admin: Mapped[str | None] = mapped_column(Text)
     dept_owner: Mapped[str | None] = mapped_column(Text)
     dept_maintainer: Mapped[str | None] = mapped_column(Text)
-    attributes: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    geom = mapped_column(Geometry("GEOMETRY", srid=SRID, spatial_index=False), nullable=False)
+    attributes: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    geom = mapped_column(Geometry("GEOMETRY", srid=SRID, spatial_index=False), nullable=True)
     street_code: Mapped[str | None] = mapped_column(Text)
     community_code: Mapped[str | None] = mapped_column(Text)
     grid_code: Mapped[str | None] = mapped_column(Text)

@@ -69,6 +69,8 @@ def as_of(conn: Connection, code: str, at: datetime) -> EntityRecord:
     if row is None:
         get(conn, code)  # unknown code → NotFound with its own message
         raise NotFound(f"{code} did not exist yet on {at.isoformat()}")
+    if row.geometry is None:  # an imported entity's open first version: the entity's state
+        return get(conn, code)
     return EntityRecord.from_row(row)
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, text
 from loaders import merge as merge_mod
 from loaders.pipeline import Options, run
 from registry import areas as registry_areas
-from registry import bulk, entities
+from registry import bulk, entities, reads
 from sample_gis.areas import admin_areas
 from sample_gis.generate import generate
 from sample_gis.manifest import Manifest
@@ -144,6 +144,38 @@ def test_next_month_edition(reg: Engine, sample: Manifest) -> None:
         ch["removed"]["count"]
     assert {x["source_id"] for x in r.lists["changed"]} == \
         set(ch["changed"]["source_ids"]) | set(ch["moved"]["source_ids"])
+
+
+_STATE = """SELECT code, category, status, condition, name, dept_admin, dept_owner,
+    dept_maintainer, attributes::text, ST_AsEWKB(geom), street_code, community_code, grid_code,
+    h3 FROM {table} WHERE {where} ORDER BY code"""
+
+
+def test_an_imported_entitys_first_version_keeps_its_state(reg: Engine, sample: Manifest
+                                                          ) -> None:
+    """An import's first versions leave their state to the entity row while open (migration
+    0007); closing them — by the next edition's changes, by retiring what went missing, by an
+    edit through the registry — keeps exactly the state the entity had."""
+    key = "zhujian/buildings.geojson"
+    imp(reg, sample, key, "住建")
+    with reg.connect() as conn:
+        before = {r[0]: r for r in conn.execute(text(_STATE.format(table="entity",
+                                                                   where="true")))}
+        code = next(iter(before))
+        first = reads.as_of(conn, code, conn.execute(text("SELECT now()")).scalar())
+        assert first == reads.get(conn, code)  # an open thin version reads as the entity
+    r = imp(reg, sample, key, "住建", edition="v2", retire_missing=True)
+    touched = {x["code"] for x in r.lists["changed"] + r.lists["retired"]}
+    with reg.begin() as conn:
+        entities.update(conn, code, {"name": "改名"}, actor="t")
+        closed = conn.execute(text(_STATE.format(
+            table="entity_version", where="version = 1 AND valid_to IS NOT NULL"))).all()
+        assert {row[0] for row in closed} == touched | {code}
+        for row in closed:
+            assert tuple(row) == tuple(before[row[0]]), row[0]
+        old = reads.as_of(conn, code, first.valid_from)
+    assert old.name == before[code][4] and old.geometry == first.geometry
+    assert old.valid_to is not None
 
 
 def test_gbk_without_cpg(reg: Engine, sample: Manifest) -> None:
@@ -405,9 +437,11 @@ def test_points_placed_in_python_as_sql_places_them(reg: Engine) -> None:
     assert sum(r[2] is None for r in sql) > 100  # the random points reach outside too
 
 
-_INDEXES = """SELECT string_agg(indexdef, ';' ORDER BY indexname) FROM pg_indexes
-              WHERE schemaname = 'citytwin'
-                AND tablename IN ('entity', 'entity_version', 'crosswalk')"""
+_INDEXES = """SELECT concat((SELECT string_agg(indexdef, ';' ORDER BY indexname)
+                             FROM pg_indexes WHERE schemaname = 'citytwin'
+                               AND tablename IN ('entity', 'entity_version', 'crosswalk')),
+                            (SELECT string_agg(tgname || tgenabled::text, ';' ORDER BY tgname)
+                             FROM pg_trigger WHERE NOT tgisinternal))"""  # and checks on
 _ROWS = """SELECT string_agg(concat_ws('|', c.source_id, e.code, e.category, e.street_code,
                                     e.grid_code, e.h3, e.version, ST_AsText(e.geom)), ','
                           ORDER BY c.source_id)

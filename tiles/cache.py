@@ -23,7 +23,8 @@ BBox = tuple[float, float, float, float]
 _LATEST = text("SELECT max(seq) FROM entity_version")
 _CHANGED = text("""
     SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b) FROM (
-        SELECT ST_Envelope(v.geom) AS b FROM entity_version v
+        SELECT ST_Envelope(coalesce(v.geom, (SELECT e.geom FROM entity e WHERE e.code = v.code)))
+               AS b FROM entity_version v  -- a thin open version: the entity's (0007)
         WHERE v.seq > :since AND v.seq <= :upto
         UNION ALL
         SELECT ST_Envelope(p.geom) FROM entity_version v
