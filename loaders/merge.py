@@ -79,6 +79,7 @@ _BY_PLACE = text(f"""
             AND ST_DWithin(e.geom, s.geom, k.tolerance_m / 90000.0)
             AND ST_DWithin(e.geom::geography, s.geom::geography, k.tolerance_m)
             AND (e.name IS NULL OR s.name IS NULL OR e.name = s.name)
+            AND e.batch_id IS DISTINCT FROM :batch_id  -- not this import's own (direct load)
         WHERE {_UNDECIDED}
           AND NOT EXISTS (SELECT 1 FROM crosswalk c WHERE c.code = e.code AND c.dataset = :ds)
     ), counted AS (
@@ -160,16 +161,18 @@ _MISSING = text(f"""
 
 
 def merge(conn: Connection, *, dataset: str, county: str, actor: str, batch_id: int,
-          retire_missing: bool, dry_run: bool = False) -> dict[str, Any]:
+          retire_missing: bool, dry_run: bool = False, dropped: bulk.Dropped | None = None
+          ) -> dict[str, Any]:
     """Apply the staged records; returns the changelog's lists ("unchanged": a count). A dry
-    run (rolled back by the caller) never takes the bulk path's locks."""
+    run (rolled back by the caller) never takes the bulk path's locks. `dropped`: a bulk load
+    the caller runs (its indexes off; the caller rebuilds them)."""
     params = {"ds": dataset, "batch_id": batch_id, "county": county}
     staged = conn.execute(text("SELECT count(*) FROM import_stage")).scalar()
     # A dataset's first import has nothing missing: no look for it among its new links.
     linked_before = conn.execute(text(
         "SELECT EXISTS (SELECT 1 FROM crosswalk WHERE dataset = :ds)"), params).scalar()
     # A load that may double the registry takes its tables first (see registry.bulk).
-    held = None if dry_run else bulk.claim(conn, staged)  # locked: nobody adds meanwhile
+    held = None if dry_run or dropped else bulk.claim(conn, staged)  # nobody adds meanwhile
     conn.execute(text("ANALYZE import_stage"))
     conn.execute(_MATCHED, params)
     conn.execute(text("ANALYZE import_outcome"))
@@ -189,8 +192,10 @@ def merge(conn: Connection, *, dataset: str, county: str, actor: str, batch_id: 
         conn.execute(_ADD, {**params, "checks": "".join(checks).encode("ascii")})
     snap = {"actor": actor, "reason": f"import of {dataset}", "batch_id": batch_id}
     adding = base  # the new entities, all classes
-    dropped = bulk.drop_indexes(conn) if bulk.is_bulk(adding, held) else None
-    if dropped:  # the join and the sort by H3 of a bulk load in memory, not on disk
+    own = dropped is None and bulk.is_bulk(adding, held)
+    if own:
+        dropped = bulk.drop_indexes(conn)
+        # The join and the sort by H3 of a bulk load in memory, not on disk.
         conn.execute(text(f"SET LOCAL work_mem = '{bulk.WORK_MEM}'"))
     conn.execute(_INSERT, params)
     # Statistics of the decisions (and of the new rows, after a bulk insert without indexes),
@@ -208,7 +213,7 @@ def merge(conn: Connection, *, dataset: str, county: str, actor: str, batch_id: 
                      {**snap, "change": "updated"})
     conn.execute(_COVERS)
     _link(conn, params)
-    if dropped:
+    if own:
         dropped.rebuild(conn)
     missing = [dict(r._mapping) for r in conn.execute(_MISSING, params)] if linked_before else []
     # An entity another dataset still delivers stays: only its link to this one is stale.

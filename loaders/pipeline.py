@@ -17,10 +17,11 @@ import orjson
 import shapely
 from sqlalchemy import Connection, Engine, text
 
+from loaders import direct as direct_mod
 from loaders import mapping as mapping_mod
 from loaders import merge as merge_mod
 from loaders import read, stage, unchanged, validate
-from registry import dictionary, placement
+from registry import bulk, dictionary, placement
 from spatial import geometry as geo
 from spatial import h3
 
@@ -143,6 +144,7 @@ def _run(conn: Connection, src: read.Source, m: mapping_mod.Mapping, opts: Optio
     district = district_geometry(conn)
     placer = placement.Placer.load(conn)
     stage.create(conn)
+    direct, dropped = _direct(conn, src, opts, county, report.batch_id)
     state = validate.FileState()
     done = 0
     with stage.Stager(conn) as st:
@@ -157,13 +159,18 @@ def _run(conn: Connection, src: read.Source, m: mapping_mod.Mapping, opts: Optio
             st.seen([recs.source_id[i] for i in np.flatnonzero(out.status != "ok")
                      if recs.source_id[i] is not None])
             if len(ok):
-                _stage(st, recs, out, ok, chunk.offset, placer)
+                _stage(conn, st, recs, out, ok, chunk.offset, placer, direct)
             done += n
             progress(done, src.features)
             gc.collect(1)  # the last chunk's cycles (this one's are still referenced here)
+    if direct:
+        direct.close_serials(conn)
     lists = merge_mod.merge(conn, dataset=opts.dataset, county=county, actor=opts.actor,
                             batch_id=report.batch_id, retire_missing=opts.retire_missing,
-                            dry_run=opts.dry_run)
+                            dry_run=opts.dry_run, dropped=dropped)
+    if direct and dropped:
+        lists["added"] = direct.finish(conn, opts.actor) + lists["added"]
+        dropped.rebuild(conn)
     review = lists.pop("review")
     report.unchanged = lists.pop("unchanged")
     report.lists.update(lists)
@@ -171,6 +178,19 @@ def _run(conn: Connection, src: read.Source, m: mapping_mod.Mapping, opts: Optio
     if not opts.dry_run:  # rolled back: nothing to recognise it by later
         report.fingerprint = unchanged.fingerprint(conn, **same)
     _record(conn, report)
+
+
+def _direct(conn: Connection, src: read.Source, opts: Options, county: str, batch_id: int
+            ) -> tuple[direct_mod.Direct | None, bulk.Dropped | None]:
+    """The direct load (loaders.direct) and the bulk load it runs in, when the file is one."""
+    if opts.dry_run or not direct_mod.eligible(conn, src, opts.dataset):
+        return None, None
+    if not bulk.is_bulk(src.features, bulk.claim(conn, src.features)):
+        return None, None
+    direct = direct_mod.Direct(conn, county=county, dataset=opts.dataset, batch_id=batch_id)
+    dropped = bulk.drop_indexes(conn)
+    conn.execute(text(f"SET LOCAL work_mem = '{bulk.WORK_MEM}'"))
+    return direct, dropped
 
 
 def _record(conn: Connection, report: Report) -> None:
@@ -229,8 +249,9 @@ def _collect(report: Report, recs: mapping_mod.Records, out: validate.Outcome,
             {"record": offset + i, "source_id": sid[i], "field": f})
 
 
-def _stage(st: stage.Stager, recs: mapping_mod.Records, out: validate.Outcome,
-           ok: np.ndarray, offset: int, placer: placement.Placer) -> None:
+def _stage(conn: Connection, st: stage.Stager, recs: mapping_mod.Records,
+           out: validate.Outcome, ok: np.ndarray, offset: int, placer: placement.Placer,
+           direct: direct_mod.Direct | None) -> None:
     geoms = out.geoms[ok]
     is_point = shapely.get_type_id(geoms) == 0
     pts = geo.representative_points(geoms)
@@ -244,20 +265,34 @@ def _stage(st: stage.Stager, recs: mapping_mod.Records, out: validate.Outcome,
         col[is_point] = codes
         place[level] = col.tolist()
     seq = ok + offset
-    every = len(ok) == len(out.status)
-
-    def pick(values: list[Any]) -> list[Any]:
-        return values if every else [values[i] for i in ok.tolist()]
-
-    rows = {"source_id": pick(recs.source_id), "category": pick(recs.category),
-            "name": pick(recs.name), "condition": pick(recs.condition),
-            **{r: pick(recs.depts[r]) for r in mapping_mod.ROLES},
-            "attributes": [stage.JSONB_V1 + orjson.dumps(a) for a in pick(recs.attributes)]}
+    rows = _subset({"source_id": recs.source_id, "category": recs.category,
+                    "name": recs.name, "condition": recs.condition,
+                    **{r: recs.depts[r] for r in mapping_mod.ROLES}}, ok)
+    rows["attributes"] = [stage.JSONB_V1 + orjson.dumps(a)
+                          for a in _subset({"a": recs.attributes}, ok)["a"]]
+    if direct is not None and (mine := direct.take(rows["category"], is_point)).any():
+        direct.write(conn, st, _subset(rows, mine), shapely.to_wkb(geoms[mine]).tolist(),
+                     cells[mine], _subset(place, mine))
+        rest = ~mine
+        if not rest.any():
+            return
+        rows, place = _subset(rows, rest), _subset(place, rest)
+        seq, geoms, cells, is_point = seq[rest], geoms[rest], cells[rest], is_point[rest]
     st.records(seq, rows, geoms, cells, place)
     covers = []
     for s, g in zip(seq[~is_point].tolist(), geoms[~is_point], strict=True):
         covers += [(s, c, h3.descendant_range(c)[0]) for c in h3.cover_cells(g)]
     st.covers(np.array(covers, dtype=np.int64).reshape(-1, 3))
+
+
+def _subset(columns: dict[str, list[Any]], which: np.ndarray) -> dict[str, list[Any]]:
+    """The columns at `which` (indexes, or a mask over them); all of them as they are."""
+    idx = np.flatnonzero(which) if which.dtype == bool else which
+    n = len(next(iter(columns.values())))
+    if len(idx) == n:
+        return columns
+    pick = idx.tolist()
+    return {k: [v[i] for i in pick] for k, v in columns.items()}
 
 
 def summary(report: Report) -> Counter[str]:

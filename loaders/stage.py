@@ -36,6 +36,7 @@ _COLUMNS = ("seq", "source_id", "category", "name", "condition", "dept_admin", "
 _TYPES = ["int4", "text", "text", "text", "text", "text", "text", "text", "bytea", "bytea",
           "int8", "text", "text", "text"]
 JSONB_V1 = b"\x01"
+_STAGE = f"COPY import_stage ({', '.join(_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
 
 
 def create(conn: Connection) -> None:
@@ -48,37 +49,54 @@ def _raw(conn: Connection) -> Any:
 
 
 class Stager:
-    """One binary COPY into `import_stage` for the whole import, chunk after chunk: a worker
-    thread (psycopg's QueuedLibpqWriter) sends each chunk while the loop reads and checks the
-    next one, and the server stores rows as they come — the two cores at work at once, where
-    a COPY per chunk waited for the server to finish each. While it is open, nothing else may
-    run on the connection: the covers of lines and polygons and the source ids of the records
-    not staged wait (as numbers and strings) and are written when the stream ends."""
+    """Binary COPY streams for the whole import, chunk after chunk: a worker thread (psycopg's
+    QueuedLibpqWriter) sends each chunk while the loop reads and checks the next one, and the
+    server stores rows as they come — the two cores at work at once, where a COPY per chunk
+    waited for the server to finish each. One stream is open at a time (a connection has one
+    COPY): writing to another table ends the open one, `pause` ends it to run SQL. The covers
+    of lines and polygons and the source ids of the records not staged wait (as numbers and
+    strings) and are written when the import's streams end."""
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
         self._covers: list[np.ndarray] = []
         self._seen: list[str] = []
+        self._open: tuple[str, Any, Any] | None = None  # (statement, Copy context, Copy)
 
     def __enter__(self) -> Stager:
         self._cur = _raw(self._conn).cursor()
         # bytea's default binary dumper is psycopg's DB-API `Binary` one, in Python; the plain
         # bytes dumper (in C) writes the same bytes at twice the speed.
         self._cur.adapters.register_dumper(bytes, BytesBinaryDumper)
-        self._copy = self._cur.copy(
-            f"COPY import_stage ({', '.join(_COLUMNS)}) FROM STDIN (FORMAT BINARY)",
-            writer=QueuedLibpqWriter(self._cur))
-        self._cp = self._copy.__enter__()
-        self._cp.set_types(_TYPES)
         return self
 
     def __exit__(self, *exc: Any) -> None:
         try:
-            self._copy.__exit__(*exc)
+            self._end(*exc)
             if exc[0] is None:
                 self._write_rest()
         finally:
             self._cur.close()
+
+    def stream(self, statement: str, types: list[str]) -> Any:
+        """The open COPY of `statement` (`COPY ... FROM STDIN (FORMAT BINARY)`), opened (and
+        any other ended) when needed."""
+        if self._open is None or self._open[0] != statement:
+            self._end(None, None, None)
+            ctx = self._cur.copy(statement, writer=QueuedLibpqWriter(self._cur))
+            cp = ctx.__enter__()
+            cp.set_types(types)
+            self._open = (statement, ctx, cp)
+        return self._open[2]
+
+    def pause(self) -> None:
+        """End the open stream: the connection may run SQL again."""
+        self._end(None, None, None)
+
+    def _end(self, *exc: Any) -> None:
+        if self._open is not None:
+            ctx, self._open = self._open[1], None
+            ctx.__exit__(*exc)
 
     def records(self, seq: np.ndarray, rows: dict[str, list[Any]], geoms: np.ndarray,
                 h3: np.ndarray, place: dict[str, list[Any]]) -> None:
@@ -90,7 +108,7 @@ class Stager:
                 rows["condition"], rows["dept_admin"], rows["dept_owner"],
                 rows["dept_maintainer"], rows["attributes"], wkb.tolist(), h3.tolist(),
                 place["street"], place["community"], place["grid"]]
-        write = self._cp.write_row
+        write = self.stream(_STAGE, _TYPES).write_row
         for row in zip(*cols, strict=True):
             write(row)
 

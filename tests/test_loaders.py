@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine, text
 
+from loaders import direct as direct_mod
 from loaders import merge as merge_mod
 from loaders.pipeline import Options, run
 from registry import areas as registry_areas
@@ -483,6 +484,60 @@ def test_a_bulk_load_gives_what_the_indexed_path_gives(reg: Engine, sample: Mani
     held = loaded.counts["added"]
     with reg.connect() as conn:  # a load smaller than the registry is not a bulk load
         assert bulk.worth_it(conn, held) and not bulk.worth_it(conn, held - 1)
+
+
+_EVERYTHING = """SELECT concat_ws(';',
+    (SELECT string_agg(concat_ws('|', code, county, category, serial, status, condition, name,
+                                 dept_admin, dept_owner, dept_maintainer, attributes::text,
+                                 ST_AsEWKT(geom), street_code, community_code, grid_code, h3,
+                                 version, valid_from = recorded_at), ',' ORDER BY code)
+     FROM entity),
+    (SELECT string_agg(concat_ws('|', code, version, status, change, geom IS NULL, valid_to),
+                       ',' ORDER BY code, version) FROM entity_version),
+    (SELECT string_agg(concat_ws('|', dataset, source_id, code), ',' ORDER BY dataset, source_id)
+     FROM crosswalk),
+    (SELECT string_agg(concat_ws('|', category, last_serial), ',' ORDER BY category)
+     FROM serial_counter))"""
+
+
+def test_a_direct_load_gives_what_the_staged_path_gives(reg: Engine, sample: Manifest,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dataset's first bulk import writes its points of classes the registry does not hold
+    straight into `entity` (loaders.direct) and stages the rest — the cross-department twins
+    here, linked by place: the same entities, codes, versions, links and counters as the
+    staged path, and a failure after the direct rows leaves the registry as it was."""
+    first, second = ("shuiwu/water.gpkg:ps_point", "水务"), ("chengguan/manhole_covers.shp", "城管")
+    indexes = count(reg, _INDEXES)
+    imp(reg, sample, *first)
+    normal = imp(reg, sample, *second)
+    everything = count(reg, _EVERYTHING)
+
+    def again() -> str:
+        with reg.begin() as conn:
+            empty(conn)
+            registry_areas.upsert(conn, admin_areas(), place=False)
+        imp(reg, sample, *first)
+        return count(reg, _EVERYTHING)
+
+    before = again()
+    monkeypatch.setattr(bulk, "MIN_ROWS", 10)
+    monkeypatch.setattr(direct_mod.Direct, "finish",
+                        lambda *a, **k: (_ for _ in ()).throw(RuntimeError("killed")))
+    with pytest.raises(RuntimeError):
+        imp(reg, sample, *second)
+    assert count(reg, _EVERYTHING) == before and count(reg, _INDEXES) == indexes
+    monkeypatch.undo()
+    monkeypatch.setattr(bulk, "MIN_ROWS", 10)
+    direct = []
+    real_write = direct_mod.Direct.write
+    monkeypatch.setattr(direct_mod.Direct, "write",
+                        lambda self, conn, st, rows, *a: direct.append(len(rows["category"]))
+                        or real_write(self, conn, st, rows, *a))
+    loaded = imp(reg, sample, *second)
+    assert sum(direct) > 0 and loaded.counts["linked"] > 0  # both ways were taken
+    assert loaded.counts == normal.counts
+    assert count(reg, _EVERYTHING) == everything
+    assert count(reg, _INDEXES) == indexes
 
 
 def test_a_file_linked_by_place_is_read_again(reg: Engine, sample: Manifest) -> None:
