@@ -17,12 +17,14 @@ ever: after the direct points in each class's numbering, and never matched by pl
 
 from __future__ import annotations
 
+import io
 from datetime import datetime
-from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+from pyarrow import csv
 from sqlalchemy import Connection, text
 
 from loaders.read import Source
@@ -35,10 +37,11 @@ _COLUMNS = ("code", "county", "category", "serial", "status", "condition", "name
             "dept_admin", "dept_owner", "dept_maintainer", "attributes", "geom", "street_code",
             "community_code", "grid_code", "h3", "version", "valid_from", "recorded_at",
             "created_at", "batch_id")
-_TYPES = ["text", "text", "text", "int4", "text", "text", "text", "text", "text", "text",
-          "bytea", "bytea", "text", "text", "text", "int8", "int4", "timestamptz",
-          "timestamptz", "timestamptz", "int8"]  # jsonb and geometry: their binary forms
-_COPY = (f"COPY {SCHEMA}.entity ({', '.join(_COLUMNS)}) FROM STDIN (FORMAT BINARY)")
+# CSV written by Arrow (in C++, a chunk at a time; psycopg's write_row took 2.4 µs a row):
+# values quoted, NULLs left empty — PostgreSQL's CSV reads exactly that.
+_COPY = f"COPY {SCHEMA}.entity ({', '.join(_COLUMNS)}) FROM STDIN (FORMAT csv)"
+_CSV = csv.WriteOptions(include_header=False, quoting_style="all_valid")
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 # The class's counter, locked until commit (created at 0 for a class never numbered).
 _RESERVE = text("""
     INSERT INTO serial_counter AS c (county, category, last_serial) VALUES (:county, :k, 0)
@@ -46,13 +49,15 @@ _RESERVE = text("""
     RETURNING last_serial
 """)
 _LIVE = text("SELECT DISTINCT category FROM entity WHERE status NOT IN ('retired', 'void')")
-# Thin first versions (migration 0007), as the merge writes them for the entities it adds.
+# Thin first versions (migration 0007), as the merge writes them for what it adds, from the
+# narrow crosswalk rows just written (the direct classes' codes: the merge versions its own);
+# as CSV from here the zoned times and arrays took PostgreSQL 3.1 s to parse.
 _CREATED = text("""
     INSERT INTO entity_version (code, version, status, valid_from, recorded_at, actor, reason,
         change, changed, batch_id)
-    SELECT code, 1, 'active', valid_from, recorded_at, :actor, :reason, 'created', '{}',
-        :batch_id
-    FROM entity WHERE batch_id = :batch_id AND category = ANY(:classes)
+    SELECT code, 1, 'active', now(), now(), :actor, :reason, 'created', '{}', :batch_id
+    FROM crosswalk
+    WHERE dataset = :ds AND batch_id = :batch_id AND substr(code, 7, 4) = ANY(:classes)
 """)
 
 
@@ -77,15 +82,15 @@ class Direct:
         cats = np.array(categories, dtype=object)
         return is_point & ~np.isin(cats, list(self._live))
 
-    def write(self, conn: Connection, st: Stager, rows: dict[str, list[Any]], wkb: list[bytes],
-              cells: np.ndarray, place: dict[str, list[Any]]) -> None:
-        """Number one chunk's records per class in file order, then send them sorted by H3."""
-        n = len(wkb)
-        cats = rows["category"]
+    def write(self, conn: Connection, st: Stager, rows: dict[str, list[Any]], x: np.ndarray,
+              y: np.ndarray, cells: np.ndarray, place: dict[str, list[Any]]) -> None:
+        """Number one chunk's points per class in file order, then send them sorted by H3."""
+        n = len(cells)
+        cats = np.array(rows["category"], dtype=object)
         code = np.empty(n, dtype=object)
         serial = np.empty(n, dtype=np.int64)
-        for k in sorted(set(cats)):
-            idx = np.flatnonzero(np.array(cats, dtype=object) == k)
+        for k in sorted(set(rows["category"])):
+            idx = np.flatnonzero(cats == k)
             first = self._serials(conn, st, k, len(idx))
             checks = codes.check_digits(self._county, k, first, len(idx))
             prefix = self._county + k
@@ -93,19 +98,29 @@ class Direct:
             code[idx] = [f"{prefix}{s:06d}{c}" for s, c in zip(range(first, first + len(idx)),
                                                                 checks, strict=True)]
         self._links += zip(rows["source_id"], code.tolist(), strict=True)
-        # Sorted by H3: itemgetter permutes a column in C.
-        get = itemgetter(*np.argsort(cells, kind="stable").tolist()) if n > 1 else \
-            (lambda col: (col[0],))
-        cols = [get(code.tolist()), repeat(self._county), get(cats), get(serial.tolist()),
-                repeat("active"), get(rows["condition"]), get(rows["name"]),
-                get(rows["dept_admin"]), get(rows["dept_owner"]), get(rows["dept_maintainer"]),
-                get(rows["attributes"]), get(wkb), get(place["street"]),
-                get(place["community"]), get(place["grid"]), get(cells.tolist()), repeat(1),
-                repeat(self._now), repeat(self._now), repeat(self._now),
-                repeat(self._batch_id)]
-        write = st.stream(_COPY, _TYPES).write_row
-        for row in zip(*cols, strict=False):  # the constant columns repeat without end
-            write(row)
+        order = np.argsort(cells, kind="stable")
+        get = itemgetter(*order.tolist()) if n > 1 else (lambda col: (col[0],))
+
+        def text_(values: list[Any]) -> pa.Array:
+            return pa.array(get(values), pa.string())
+
+        def const(value: Any) -> pa.Array:
+            return pa.repeat(value, n)
+
+        when = const(self._now.isoformat())  # as text: Arrow writes zoned times slowly
+        # jsonb's binary form less its version byte: the JSON text.
+        attributes = pa.array([a[1:] for a in get(rows["attributes"])], pa.binary())
+        table = pa.table([
+            text_(code.tolist()), const(self._county), text_(rows["category"]),
+            pa.array(serial[order]), const("active"), text_(rows["condition"]),
+            text_(rows["name"]), text_(rows["dept_admin"]), text_(rows["dept_owner"]),
+            text_(rows["dept_maintainer"]), attributes.cast(pa.string()),
+            _hex_points(x[order], y[order]), text_(place["street"]),
+            text_(place["community"]), text_(place["grid"]), pa.array(cells[order]),
+            const(1), when, when, when, const(self._batch_id)], names=list(_COLUMNS))
+        out = io.BytesIO()
+        csv.write_csv(table, out, _CSV)
+        st.stream(_COPY).write(out.getbuffer())
 
     def _serials(self, conn: Connection, st: Stager, category: str, n: int) -> int:
         if category not in self._next:
@@ -130,13 +145,35 @@ class Direct:
 
     def finish(self, conn: Connection, actor: str) -> list[dict[str, str]]:
         """Links and first versions of the entities written; returns them for the report."""
-        raw = conn.connection.driver_connection
-        with raw.cursor() as cur, cur.copy(
-                f"COPY {SCHEMA}.crosswalk (dataset, source_id, code, batch_id) FROM STDIN "
-                "(FORMAT BINARY)") as cp:
-            cp.set_types(["text", "text", "text", "int8"])
-            for source_id, code in self._links:
-                cp.write_row((self._dataset, source_id, code, self._batch_id))
-        conn.execute(_CREATED, {"actor": actor, "reason": f"import of {self._dataset}",
-                                "batch_id": self._batch_id, "classes": sorted(self._next)})
+        source_ids, links = (list(c) for c in zip(*self._links, strict=True)) \
+            if self._links else ([], [])
+        n, code = len(links), pa.array(links, pa.string())
+
+        def const(value: Any) -> pa.Array:
+            return pa.repeat(value, n)
+
+        with conn.connection.driver_connection.cursor() as cur:
+            _copy_csv(cur, "crosswalk (dataset, source_id, code, batch_id)", [
+                const(self._dataset), pa.array(source_ids, pa.string()), code,
+                const(self._batch_id)])
+        conn.execute(_CREATED, {"ds": self._dataset, "batch_id": self._batch_id,
+                                "classes": sorted(self._next), "actor": actor,
+                                "reason": f"import of {self._dataset}"})
         return [{"source_id": s, "code": c} for s, c in self._links]
+
+
+def _copy_csv(cur: Any, target: str, columns: list[pa.Array]) -> None:
+    out = io.BytesIO()
+    csv.write_csv(pa.table(columns, names=[f"c{i}" for i in range(len(columns))]), out, _CSV)
+    with cur.copy(f"COPY {SCHEMA}.{target} FROM STDIN (FORMAT csv)") as cp:
+        cp.write(out.getbuffer())
+
+
+def _hex_points(x: np.ndarray, y: np.ndarray) -> pa.Array:
+    """2D points as hex WKB (little-endian), which PostGIS reads as geometry text."""
+    rec = np.empty(len(x), dtype=[("order", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")])
+    rec["order"], rec["type"], rec["x"], rec["y"] = 1, 1, x, y
+    raw = rec.view(np.uint8).reshape(len(x), 21)
+    hexed = np.empty((len(x), 42), dtype=np.uint8)
+    hexed[:, 0::2], hexed[:, 1::2] = _HEX[raw >> 4], _HEX[raw & 15]
+    return pa.array(hexed.view("S42").ravel()).cast(pa.string())

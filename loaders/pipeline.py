@@ -271,8 +271,8 @@ def _stage(conn: Connection, st: stage.Stager, recs: mapping_mod.Records,
     rows["attributes"] = [stage.JSONB_V1 + orjson.dumps(a)
                           for a in _subset({"a": recs.attributes}, ok)["a"]]
     if direct is not None and (mine := direct.take(rows["category"], is_point)).any():
-        direct.write(conn, st, _subset(rows, mine), shapely.to_wkb(geoms[mine]).tolist(),
-                     cells[mine], _subset(place, mine))
+        direct.write(conn, st, _subset(rows, mine), x[mine], y[mine], cells[mine],
+                     _subset(place, mine))
         rest = ~mine
         if not rest.any():
             return

@@ -78,14 +78,15 @@ class Stager:
         finally:
             self._cur.close()
 
-    def stream(self, statement: str, types: list[str]) -> Any:
-        """The open COPY of `statement` (`COPY ... FROM STDIN (FORMAT BINARY)`), opened (and
-        any other ended) when needed."""
+    def stream(self, statement: str, types: list[str] | None = None) -> Any:
+        """The open COPY of `statement`, opened (and any other ended) when needed: binary rows
+        of `types` by `write_row`, or (no types) blocks of the statement's format by `write`."""
         if self._open is None or self._open[0] != statement:
             self._end(None, None, None)
             ctx = self._cur.copy(statement, writer=QueuedLibpqWriter(self._cur))
             cp = ctx.__enter__()
-            cp.set_types(types)
+            if types is not None:
+                cp.set_types(types)
             self._open = (statement, ctx, cp)
         return self._open[2]
 
