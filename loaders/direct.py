@@ -18,7 +18,6 @@ ever: after the direct points in each class's numbering, and never matched by pl
 from __future__ import annotations
 
 import io
-from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
@@ -33,10 +32,11 @@ from registry import bulk, codes
 from registry.errors import CodeSpaceExhausted
 from registry.models import SCHEMA
 
+# version 1 and the times (now()) are the columns' defaults (migration 0008): as text they
+# cost the server a parse each, 1.1 s a million rows.
 _COLUMNS = ("code", "county", "category", "serial", "status", "condition", "name",
             "dept_admin", "dept_owner", "dept_maintainer", "attributes", "geom", "street_code",
-            "community_code", "grid_code", "h3", "version", "valid_from", "recorded_at",
-            "created_at", "batch_id")
+            "community_code", "grid_code", "h3", "batch_id")
 # CSV written by Arrow (in C++, a chunk at a time; psycopg's write_row took 2.4 µs a row):
 # values quoted, NULLs left empty — PostgreSQL's CSV reads exactly that.
 _COPY = f"COPY {SCHEMA}.entity ({', '.join(_COLUMNS)}) FROM STDIN (FORMAT csv)"
@@ -49,16 +49,12 @@ _RESERVE = text("""
     RETURNING last_serial
 """)
 _LIVE = text("SELECT DISTINCT category FROM entity WHERE status NOT IN ('retired', 'void')")
-# Thin first versions (migration 0007), as the merge writes them for what it adds, from the
-# narrow crosswalk rows just written (the direct classes' codes: the merge versions its own);
-# as CSV from here the zoned times and arrays took PostgreSQL 3.1 s to parse.
-_CREATED = text("""
-    INSERT INTO entity_version (code, version, status, valid_from, recorded_at, actor, reason,
-        change, changed, batch_id)
-    SELECT code, 1, 'active', now(), now(), :actor, :reason, 'created', '{}', :batch_id
-    FROM crosswalk
-    WHERE dataset = :ds AND batch_id = :batch_id AND substr(code, 7, 4) = ANY(:classes)
-""")
+_LINK_COLUMNS = ["dataset", "source_id", "code", "batch_id"]
+_LINKS = f"COPY {SCHEMA}.crosswalk ({', '.join(_LINK_COLUMNS)}) FROM STDIN (FORMAT csv)"
+# valid_from and recorded_at: now() by default (migration 0008), the entity's times.
+_VERSION_COLUMNS = ["code", "version", "status", "actor", "reason", "change", "batch_id"]
+_VERSIONS = f"COPY {SCHEMA}.entity_version ({', '.join(_VERSION_COLUMNS)}) FROM STDIN " \
+    "(FORMAT csv)"
 
 
 def eligible(conn: Connection, src: Source, dataset: str) -> bool:
@@ -70,12 +66,14 @@ def eligible(conn: Connection, src: Source, dataset: str) -> bool:
 class Direct:
     """The direct part of one import; `take` says which records of a chunk it writes."""
 
-    def __init__(self, conn: Connection, *, county: str, dataset: str, batch_id: int) -> None:
+    def __init__(self, conn: Connection, *, county: str, dataset: str, batch_id: int,
+                 actor: str) -> None:
         self._county, self._dataset, self._batch_id = county, dataset, batch_id
         self._live = {r[0] for r in conn.execute(_LIVE)}
-        self._now: datetime = conn.execute(text("SELECT now()")).scalar()
         self._next: dict[str, int] = {}  # class → its next serial
         self._links: list[tuple[str, str]] = []  # (source_id, code) in file order
+        self._pending: tuple[list[str], list[str]] | None = None  # the last chunk's links
+        self._actor = actor
 
     def take(self, categories: list[Any], is_point: np.ndarray) -> np.ndarray:
         """The records (of a chunk's staged-to-be) this load writes itself."""
@@ -107,7 +105,6 @@ class Direct:
         def const(value: Any) -> pa.Array:
             return pa.repeat(value, n)
 
-        when = const(self._now.isoformat())  # as text: Arrow writes zoned times slowly
         # jsonb's binary form less its version byte: the JSON text.
         attributes = pa.array([a[1:] for a in get(rows["attributes"])], pa.binary())
         table = pa.table([
@@ -117,10 +114,15 @@ class Direct:
             text_(rows["dept_maintainer"]), attributes.cast(pa.string()),
             _hex_points(x[order], y[order]), text_(place["street"]),
             text_(place["community"]), text_(place["grid"]), pa.array(cells[order]),
-            const(1), when, when, when, const(self._batch_id)], names=list(_COLUMNS))
-        out = io.BytesIO()
-        csv.write_csv(table, out, _CSV)
-        st.stream(_COPY).write(out.getbuffer())
+            const(self._batch_id)], names=list(_COLUMNS))
+        block = _csv(table)
+        # The links and first versions of the chunk before: the server has stored its
+        # entities while this one was made (ending their stream waits for that).
+        if self._pending:
+            for statement, part in self._linked(*self._pending):
+                st.stream(statement).write(part)
+        st.stream(_COPY).write(block)
+        self._pending = (rows["source_id"], code.tolist())
 
     def _serials(self, conn: Connection, st: Stager, category: str, n: int) -> int:
         if category not in self._next:
@@ -143,30 +145,36 @@ class Direct:
                               "WHERE county = :county AND category = :k"),
                          {"s": nxt - 1, "county": self._county, "k": k})
 
-    def finish(self, conn: Connection, actor: str) -> list[dict[str, str]]:
-        """Links and first versions of the entities written; returns them for the report."""
-        source_ids, links = (list(c) for c in zip(*self._links, strict=True)) \
-            if self._links else ([], [])
+    def _linked(self, source_ids: list[str], links: list[str]) -> list[tuple[str, bytes]]:
+        """The crosswalk rows and the thin first versions (migration 0007) of some entities
+        written, as (COPY statement, CSV)."""
         n, code = len(links), pa.array(links, pa.string())
 
         def const(value: Any) -> pa.Array:
             return pa.repeat(value, n)
 
-        with conn.connection.driver_connection.cursor() as cur:
-            _copy_csv(cur, "crosswalk (dataset, source_id, code, batch_id)", [
-                const(self._dataset), pa.array(source_ids, pa.string()), code,
-                const(self._batch_id)])
-        conn.execute(_CREATED, {"ds": self._dataset, "batch_id": self._batch_id,
-                                "classes": sorted(self._next), "actor": actor,
-                                "reason": f"import of {self._dataset}"})
+        return [(_LINKS, _csv(pa.table([const(self._dataset), pa.array(source_ids, pa.string()),
+                                        code, const(self._batch_id)], names=_LINK_COLUMNS))),
+                (_VERSIONS, _csv(pa.table([
+                    code, const(1), const("active"), const(self._actor),
+                    const(f"import of {self._dataset}"), const("created"),
+                    const(self._batch_id)], names=_VERSION_COLUMNS)))]
+
+    def finish(self, conn: Connection) -> list[dict[str, str]]:
+        """The last chunk's links and first versions; returns the entities for the report."""
+        if self._pending:
+            with conn.connection.driver_connection.cursor() as cur:
+                for statement, part in self._linked(*self._pending):
+                    with cur.copy(statement) as cp:
+                        cp.write(part)
+            self._pending = None
         return [{"source_id": s, "code": c} for s, c in self._links]
 
 
-def _copy_csv(cur: Any, target: str, columns: list[pa.Array]) -> None:
+def _csv(table: pa.Table) -> memoryview:
     out = io.BytesIO()
-    csv.write_csv(pa.table(columns, names=[f"c{i}" for i in range(len(columns))]), out, _CSV)
-    with cur.copy(f"COPY {SCHEMA}.{target} FROM STDIN (FORMAT csv)") as cp:
-        cp.write(out.getbuffer())
+    csv.write_csv(table, out, _CSV)
+    return out.getbuffer()
 
 
 def _hex_points(x: np.ndarray, y: np.ndarray) -> pa.Array:

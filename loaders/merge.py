@@ -154,6 +154,7 @@ _MISSING = text(f"""
              AS shared
     FROM crosswalk c JOIN entity e ON e.code = c.code
     WHERE c.dataset = :ds AND e.status NOT IN {FINAL}
+      AND c.batch_id IS DISTINCT FROM :batch_id  -- linked by this import (loaders.direct)
       AND NOT EXISTS (SELECT 1 FROM import_stage x WHERE x.source_id = c.source_id)
       AND NOT EXISTS (SELECT 1 FROM import_seen x WHERE x.source_id = c.source_id)
     ORDER BY c.source_id
@@ -170,7 +171,8 @@ def merge(conn: Connection, *, dataset: str, county: str, actor: str, batch_id: 
     staged = conn.execute(text("SELECT count(*) FROM import_stage")).scalar()
     # A dataset's first import has nothing missing: no look for it among its new links.
     linked_before = conn.execute(text(
-        "SELECT EXISTS (SELECT 1 FROM crosswalk WHERE dataset = :ds)"), params).scalar()
+        "SELECT EXISTS (SELECT 1 FROM crosswalk WHERE dataset = :ds "
+        "AND batch_id IS DISTINCT FROM :batch_id)"), params).scalar()
     # A load that may double the registry takes its tables first (see registry.bulk).
     held = None if dry_run or dropped else bulk.claim(conn, staged)  # nobody adds meanwhile
     conn.execute(text("ANALYZE import_stage"))

@@ -169,7 +169,7 @@ def _run(conn: Connection, src: read.Source, m: mapping_mod.Mapping, opts: Optio
                             batch_id=report.batch_id, retire_missing=opts.retire_missing,
                             dry_run=opts.dry_run, dropped=dropped)
     if direct and dropped:
-        lists["added"] = direct.finish(conn, opts.actor) + lists["added"]
+        lists["added"] = direct.finish(conn) + lists["added"]
         dropped.rebuild(conn)
     review = lists.pop("review")
     report.unchanged = lists.pop("unchanged")
@@ -187,7 +187,8 @@ def _direct(conn: Connection, src: read.Source, opts: Options, county: str, batc
         return None, None
     if not bulk.is_bulk(src.features, bulk.claim(conn, src.features)):
         return None, None
-    direct = direct_mod.Direct(conn, county=county, dataset=opts.dataset, batch_id=batch_id)
+    direct = direct_mod.Direct(conn, county=county, dataset=opts.dataset, batch_id=batch_id,
+                               actor=opts.actor)
     dropped = bulk.drop_indexes(conn)
     conn.execute(text(f"SET LOCAL work_mem = '{bulk.WORK_MEM}'"))
     return direct, dropped

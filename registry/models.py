@@ -127,10 +127,14 @@ class Entity(Base):
     community_code: Mapped[str | None] = mapped_column(Text)
     grid_code: Mapped[str | None] = mapped_column(Text)
     h3: Mapped[int | None] = mapped_column(BigInteger)  # res-12 cell of the representative point
-    version: Mapped[int] = mapped_column(Integer)
-    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Defaults (0008): a new entity's first version, written now.
+    version: Mapped[int] = mapped_column(Integer, server_default="1")
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                 server_default=func.now())
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                  server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                 server_default=func.now())
     batch_id: Mapped[int | None] = mapped_column(BigInteger)
     __table_args__ = (
         CheckConstraint(_in("status", STATUSES), name="entity_status"),
@@ -174,9 +178,11 @@ class EntityVersion(Base):
     community_code: Mapped[str | None] = mapped_column(Text)
     grid_code: Mapped[str | None] = mapped_column(Text)
     h3: Mapped[int | None] = mapped_column(BigInteger)
-    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                 server_default=func.now())  # 0008
     valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                  server_default=func.now())
     actor: Mapped[str] = mapped_column(Text)
     reason: Mapped[str | None] = mapped_column(Text)
     change: Mapped[str] = mapped_column(Text)  # created / updated / status:<new> / ...
