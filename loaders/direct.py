@@ -6,13 +6,17 @@ yet), not by place (no live entity of its class), and the file's own duplicates 
 by validation. So the staging table, the set-based numbering and the INSERT ... SELECT sorted
 by H3 (7.5 s of a million-point import) have nothing to decide for them: each chunk is
 numbered per class in file order as the merge numbers (`registry.codes.check_digits`), sorted
-by H3 (the rows of a small area stay on few pages) and sent on the import's COPY stream while
-the next chunk is read. It runs only as a bulk load (`registry.bulk`: the tables taken
-exclusively, their indexes off), so nothing else writes meanwhile; the serial counter row of
-each class is locked at its first sight and set to its last serial before the merge. The rest
-of the file (points of classes the registry holds, lines and polygons) is staged and merged as
-ever: after the direct points in each class's numbering, and never matched by place with them
-(the merge leaves the import's own entities out).
+by H3 (the rows of a small area stay on few pages) and sent on the import's COPY stream (as
+CSV made by Arrow) while the next chunk is read; its crosswalk rows and thin first versions
+follow with the next chunk, once the server has stored its entities. It runs only as a bulk
+load (`registry.bulk`: the tables taken exclusively, their indexes off), so nothing else
+writes meanwhile; the serial counter row of each class is locked at its first sight and set
+to its last serial before the merge. The rest of the file (points of classes the registry
+holds, lines and polygons) is staged and merged as ever: after the direct points in each
+class's numbering, never matched by place with them (the merge leaves the import's own
+entities out; with the entity's indexes off it probes an index of the staged geometries
+instead), and the import's own links are never "missing". The report lists the direct load's
+added records first, then the merge's, each in file order.
 """
 
 from __future__ import annotations
@@ -39,7 +43,8 @@ _COLUMNS = ("code", "county", "category", "serial", "status", "condition", "name
             "community_code", "grid_code", "h3", "batch_id")
 # CSV written by Arrow (in C++, a chunk at a time; psycopg's write_row took 2.4 µs a row):
 # values quoted, NULLs left empty — PostgreSQL's CSV reads exactly that.
-_COPY = f"COPY {SCHEMA}.entity ({', '.join(_COLUMNS)}) FROM STDIN (FORMAT csv)"
+_CSV_IN = "FROM STDIN (FORMAT csv, ENCODING 'UTF8')"  # Arrow writes UTF-8, whatever the client's
+_COPY = f"COPY {SCHEMA}.entity ({', '.join(_COLUMNS)}) {_CSV_IN}"
 _CSV = csv.WriteOptions(include_header=False, quoting_style="all_valid")
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 # The class's counter, locked until commit (created at 0 for a class never numbered).
@@ -50,11 +55,10 @@ _RESERVE = text("""
 """)
 _LIVE = text("SELECT DISTINCT category FROM entity WHERE status NOT IN ('retired', 'void')")
 _LINK_COLUMNS = ["dataset", "source_id", "code", "batch_id"]
-_LINKS = f"COPY {SCHEMA}.crosswalk ({', '.join(_LINK_COLUMNS)}) FROM STDIN (FORMAT csv)"
+_LINKS = f"COPY {SCHEMA}.crosswalk ({', '.join(_LINK_COLUMNS)}) {_CSV_IN}"
 # valid_from and recorded_at: now() by default (migration 0008), the entity's times.
 _VERSION_COLUMNS = ["code", "version", "status", "actor", "reason", "change", "batch_id"]
-_VERSIONS = f"COPY {SCHEMA}.entity_version ({', '.join(_VERSION_COLUMNS)}) FROM STDIN " \
-    "(FORMAT csv)"
+_VERSIONS = f"COPY {SCHEMA}.entity_version ({', '.join(_VERSION_COLUMNS)}) {_CSV_IN}"
 
 
 def eligible(conn: Connection, src: Source, dataset: str) -> bool:

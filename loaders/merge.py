@@ -8,8 +8,9 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from registry import bulk, codes, serials
-from registry.entities import close_sql, place_sql, snapshot_sql
+from registry.entities import place_sql, snapshot_sql
 from registry.errors import CitytwinError
+from registry.versions import close_sql
 
 FINAL = "('retired', 'void')"
 
@@ -178,6 +179,9 @@ def merge(conn: Connection, *, dataset: str, county: str, actor: str, batch_id: 
     conn.execute(text("ANALYZE import_stage"))
     conn.execute(_MATCHED, params)
     conn.execute(text("ANALYZE import_outcome"))
+    if dropped:  # the caller's bulk load took the entity's indexes: probe the stage instead
+        conn.execute(text("CREATE INDEX ON import_stage USING gist (geom)"))
+        conn.execute(text("ANALYZE import_stage"))
     conn.execute(_BY_PLACE, params)
     plan = conn.execute(text(f"""SELECT category, count(*) FROM import_stage s
                                  WHERE {_UNDECIDED} GROUP BY category ORDER BY category""")).all()

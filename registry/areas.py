@@ -9,6 +9,7 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon
 from sqlalchemy import Connection, text
 
+from registry import versions
 from registry.errors import GeometryError, InvalidInput, NotFound
 from registry.models import AREA_LEVELS
 from spatial import geometry as geo
@@ -55,15 +56,24 @@ def upsert(conn: Connection, areas: list[Area], *, place: bool = True) -> None:
 
 def replace_placement(conn: Connection) -> int:
     """Re-derive every entity's street / community / grid (after areas change). Versions are
-    not written: placement is derived data, not a change of the entity."""
-    return conn.execute(text("""
-        UPDATE entity e SET street_code = p.s, community_code = p.c, grid_code = p.g
-        FROM (SELECT code, area_code('street', pt) s, area_code('community', pt) c,
+    not written: placement is derived data, not a change of the entity — but a thin open
+    version (registry.versions) gets its state first, as every other version keeps its own."""
+    conn.execute(text("""
+        CREATE TEMP TABLE replaced_placement ON COMMIT DROP AS
+        SELECT code, s, c, g
+        FROM (SELECT code, street_code, community_code, grid_code,
+                     area_code('street', pt) s, area_code('community', pt) c,
                      area_code('grid', pt) g
-              FROM (SELECT code, ST_PointOnSurface(geom) pt FROM entity) x) p
-        WHERE e.code = p.code AND (e.street_code, e.community_code, e.grid_code)
-              IS DISTINCT FROM (p.s, p.c, p.g)
+              FROM (SELECT *, ST_PointOnSurface(geom) pt FROM entity) x) p
+        WHERE (street_code, community_code, grid_code) IS DISTINCT FROM (s, c, g)
+    """))
+    conn.execute(versions.fill_sql("v.code IN (SELECT code FROM replaced_placement)"))
+    n = conn.execute(text("""
+        UPDATE entity e SET street_code = p.s, community_code = p.c, grid_code = p.g
+        FROM replaced_placement p WHERE e.code = p.code
     """)).rowcount
+    conn.execute(text("DROP TABLE replaced_placement"))
+    return n
 
 
 def get(conn: Connection, code: str) -> dict[str, Any]:

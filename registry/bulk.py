@@ -5,9 +5,11 @@ PostgreSQL's "Populating a Database" advises and osm2pgsql's create mode does.
 Measured on a million imported points (bench/import.py): inserting into `entity` with its
 seven indexes kept up row by row took 15.8 s; the bare insert 2.6 s and building the seven
 indexes afterwards 3.8 s. The price is an exclusive lock on the tables filled, from the start
-of the merge to its commit: readers wait for the load (seconds), which is what an initial load
-of a department's layer may ask of them; any smaller import keeps the indexes and the lock-free
-path. A failed or killed load rolls the dropped indexes back with everything else."""
+of the merge to its commit — or, for a direct load (`loaders.direct`), from the start of the
+file's read: readers wait for the load (seconds; about 17 s for a million points), which is
+what an initial load of a department's layer may ask of them; any smaller import keeps the
+indexes and the lock-free path. A failed or killed load rolls the dropped indexes back with
+everything else."""
 
 from __future__ import annotations
 
@@ -45,14 +47,22 @@ def _held(conn: Connection, rows: int) -> int:
                         {"n": rows + 1}).scalar()
 
 
+def queue(conn: Connection) -> None:
+    """Wait for the bulk loads before this one (a transaction-level advisory lock): an import
+    that may become a bulk load takes it before it reads any of TABLES, because holding a
+    share of one while waiting for a load that waits for all of them would deadlock."""
+    conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('citytwin.bulk'))"))
+
+
 def claim(conn: Connection, rows: int) -> int | None:
     """Take the tables for a bulk load of up to `rows` new entities, if it is one, before the
     merge reads them further; returns the entities they held then (None: not taken). Imports
-    that might be bulk loads pass one at a time (an advisory lock), so two of them never both
-    hold a share of `entity` while each waits for all of it."""
+    that might be bulk loads pass one at a time (`queue`, which the importer takes before its
+    first read of TABLES), so two of them never both hold a share of `entity` while each
+    waits for all of it."""
     if rows < MIN_ROWS:
         return None
-    conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('citytwin.bulk'))"))
+    queue(conn)
     held = _held(conn, rows)
     if not is_bulk(rows, held):
         return None

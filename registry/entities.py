@@ -26,6 +26,7 @@ from registry.errors import (
 )
 from registry.models import CONDITIONS
 from registry.placement import LEVELS
+from registry.versions import close_sql
 from spatial import geometry as geo
 from spatial import h3
 from spatial.errors import GeometryTypeError, SpatialError
@@ -134,21 +135,6 @@ _SNAPSHOT = """
         valid_from, recorded_at, :actor, :reason, :change, CAST(:changed AS text[]), :batch_id
     FROM entity WHERE {where}
 """
-
-
-# The state columns of a version (what a thin open version leaves to the entity row).
-_STATE = ("category", "condition", "name", "dept_admin", "dept_owner", "dept_maintainer",
-          "attributes", "geom", "street_code", "community_code", "grid_code", "h3")
-
-
-def close_sql(where: str, when: str = ":when") -> Any:
-    """Close the open versions matching `where` (SQL over `entity_version v`) at `when`; run
-    it before their entities change: a thin open version (an import's creation, migration
-    0007) takes its state from the entity row as it still is."""
-    fill = ", ".join(f"{c} = CASE WHEN v.geom IS NULL THEN e.{c} ELSE v.{c} END"
-                     for c in _STATE)
-    return text(f"""UPDATE entity_version v SET valid_to = {when}, {fill}
-                    FROM entity e WHERE e.code = v.code AND v.valid_to IS NULL AND ({where})""")
 
 
 _CLOSE_ONE = close_sql("v.code = :code")

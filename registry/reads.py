@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from registry import lineage
+from registry import lineage, versions
 from registry.errors import NotFound
 from spatial import h3
 
@@ -60,18 +60,27 @@ def get(conn: Connection, code: str) -> EntityRecord:
 
 def as_of(conn: Connection, code: str, at: datetime) -> EntityRecord:
     """The entity as it was valid at `at`."""
-    row = conn.execute(
-        text(f"""SELECT {_COLUMNS}, valid_to FROM entity_version
-                 WHERE code = :code AND valid_from <= :at AND (valid_to IS NULL OR valid_to > :at)
-                 ORDER BY version DESC LIMIT 1"""),
-        {"code": code, "at": at},
-    ).first()
+    row = conn.execute(_AS_OF, {"code": code, "at": at}).first()
     if row is None:
         get(conn, code)  # unknown code → NotFound with its own message
         raise NotFound(f"{code} did not exist yet on {at.isoformat()}")
-    if row.geometry is None:  # an imported entity's open first version: the entity's state
-        return get(conn, code)
     return EntityRecord.from_row(row)
+
+
+# A version's state, thin (an import's open first version: the entity row's) or not, in one
+# statement, so that a write committed meanwhile cannot mix two moments.
+_AS_OF = text(f"""
+    SELECT v.code, {versions.state_of("category")} AS category, v.status,
+        {", ".join(f"{versions.state_of(c)} AS {c}" for c in (
+            "condition", "name", "dept_admin", "dept_owner", "dept_maintainer", "attributes"))},
+        ST_AsGeoJSON({versions.state_of("geom")}, 9, 0)::json AS geometry,
+        {", ".join(f"{versions.state_of(c)} AS {c}" for c in (
+            "street_code", "community_code", "grid_code", "h3"))},
+        v.version, v.valid_from, v.recorded_at, v.valid_to
+    FROM entity_version v JOIN entity e USING (code)
+    WHERE v.code = :code AND v.valid_from <= :at AND (v.valid_to IS NULL OR v.valid_to > :at)
+    ORDER BY v.version DESC LIMIT 1
+""")
 
 
 @dataclass

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, text
 
 from loaders import direct as direct_mod
 from loaders.pipeline import Options, run
-from registry import areas, bulk
+from registry import areas, bulk, reads
 from sample_gis.areas import admin_areas
 from tests.conftest import COUNTY, empty
 
@@ -20,36 +20,88 @@ NAMES = ['井盖 "北"', "a,b", "line\nbreak", "back\\slash", "tab\there", "'sin
          "NULL", "\\N", "  padded  ", "光明区\r\n凤凰街道"]
 
 
-def test_tricky_text_survives_the_direct_load(engine: Engine, tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def direct(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """An empty registry with its areas, bulk loads from one row; the rows written directly."""
     with engine.begin() as conn:
         empty(conn)
         areas.upsert(conn, admin_areas(), place=False)
-    features = [{"type": "Feature",
-                 "geometry": {"type": "Point", "coordinates": [113.93 + i * 1e-4, 22.76]},
-                 "properties": {"ObjID": f"T{i}", "BJLX": "0104", "name": name,
-                                "note": name, "n": i}}
-                for i, name in enumerate(NAMES)]
-    path = tmp_path / "tricky.geojson"
-    path.write_text(json.dumps({"type": "FeatureCollection", "features": features},
-                               ensure_ascii=False), encoding="utf-8")
     monkeypatch.setattr(bulk, "MIN_ROWS", 1)
-    written = []
+    written: list[int] = []
     real = direct_mod.Direct.write
     monkeypatch.setattr(direct_mod.Direct, "write",
-                        lambda self, *a: written.append(1) or real(self, *a))
+                        lambda self, conn, st, rows, *a: written.append(len(rows["category"]))
+                        or real(self, conn, st, rows, *a))
+    return written
+
+
+def _file(path: Path, features: list[dict]) -> Path:
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features},
+                               ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def _point(i: int, props: dict) -> dict:
+    return {"type": "Feature", "properties": {"ObjID": f"T{i}", **props},
+            "geometry": {"type": "Point", "coordinates": [113.93 + i * 1e-4, 22.76]}}
+
+
+def test_tricky_text_survives_the_direct_load(engine: Engine, tmp_path: Path,
+                                               direct: list[int]) -> None:
+    path = _file(tmp_path / "tricky.geojson", [
+        _point(i, {"BJLX": "0104", "name": name, "note": name, "n": i})
+        for i, name in enumerate(NAMES)])
     report = run(engine, path, Options(dataset="tricky"), county=COUNTY)
-    assert written and report.counts["added"] == len(NAMES)
+    assert sum(direct) == len(NAMES) and report.counts["added"] == len(NAMES)
     with engine.connect() as conn:
         rows = conn.execute(text(
-            "SELECT c.source_id, e.name, e.attributes, e.version, e.status, e.valid_from, "
-            "e.created_at, v.change FROM crosswalk c JOIN entity e USING (code) "
-            "JOIN entity_version v USING (code)")).all()
+            "SELECT c.source_id, e.name, e.attributes, e.version, e.status, v.change, "
+            "e.valid_from = b.started_at AND v.valid_from = b.started_at AS same_time "
+            "FROM crosswalk c JOIN entity e USING (code) JOIN entity_version v USING (code) "
+            "JOIN import_batch b ON b.id = e.batch_id")).all()
     got = {r.source_id: r for r in rows}
     for i, name in enumerate(NAMES):
         want = name.strip() or None if name else None  # the mapping trims text
         r = got[f"T{i}"]
         assert r.name == want, i
         assert r.attributes.get("note") == want and r.attributes["n"] == i, i
-        assert (r.version, r.status, r.change) == (1, "active", "created")
-        assert r.valid_from == r.created_at
+        assert (r.version, r.status, r.change, r.same_time) == (1, "active", "created", True)
+
+
+def test_a_class_written_directly_and_merged_numbers_on(engine: Engine, tmp_path: Path,
+                                                        direct: list[int]) -> None:
+    """Points of a class go directly, its polygons through the merge: the merge's serials
+    follow the direct ones, with no gap and no code twice."""
+    polygon = {"type": "Polygon", "coordinates": [[[113.935, 22.765], [113.936, 22.765],
+                                                   [113.936, 22.766], [113.935, 22.765]]]}
+    features = [_point(i, {"BJLX": "0201"}) for i in range(5)] + [
+        {"type": "Feature", "properties": {"ObjID": f"P{i}", "BJLX": "0201"},
+         "geometry": polygon} for i in range(3)] + [_point(i, {"BJLX": "0201"})
+                                                   for i in range(5, 8)]
+    report = run(engine, _file(tmp_path / "mixed.geojson", features), Options(dataset="m"),
+                 county=COUNTY)
+    assert sum(direct) == 8 and report.counts["added"] == 11
+    with engine.connect() as conn:
+        serials = conn.execute(text("SELECT serial FROM entity ORDER BY serial")).scalars().all()
+        last = conn.execute(text("SELECT last_serial FROM serial_counter "
+                                 "WHERE category = '0201'")).scalar()
+        polygons = conn.execute(text("SELECT min(serial) FROM entity "
+                                     "WHERE GeometryType(geom) = 'POLYGON'")).scalar()
+    assert serials == list(range(1, 12)) and last == 11 and polygons == 9
+
+
+def test_placement_replaced_after_an_import_keeps_the_first_version(
+        engine: Engine, tmp_path: Path, direct: list[int]) -> None:
+    """Admin areas change placement without a version; an import's thin first version gets
+    its state before that, like any other version keeps its own."""
+    path = _file(tmp_path / "p.geojson", [_point(i, {"BJLX": "0104"}) for i in range(3)])
+    run(engine, path, Options(dataset="p"), county=COUNTY)
+    with engine.begin() as conn:
+        code, street = conn.execute(text("SELECT code, street_code FROM entity LIMIT 1")).one()
+        assert street is not None
+        conn.execute(text("UPDATE admin_area SET geom = ST_Multi(ST_Translate(geom, 1, 0)) "
+                          "WHERE level = 'street'"))
+        assert areas.replace_placement(conn) == 3
+        now = conn.execute(text("SELECT now()")).scalar()
+        assert reads.get(conn, code).street_code is None
+        assert reads.as_of(conn, code, now).street_code == street

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, text
 
 from loaders import direct as direct_mod
 from loaders import merge as merge_mod
+from loaders import unchanged
 from loaders.pipeline import Options, run
 from registry import areas as registry_areas
 from registry import bulk, entities, reads
@@ -96,6 +97,10 @@ def test_an_edit_since_the_last_import_makes_the_same_file_read_again(
     with reg.begin() as conn:
         name = conn.execute(text("SELECT name FROM entity WHERE code = :c"), {"c": code}).scalar()
         entities.update(conn, code, {"name": "edited"}, actor="t")
+        # The dataset's last change, both ways: the edit's number in the feed.
+        last = [conn.execute(q, {"ds": "物联网平台"}).scalar()
+                for q in (unchanged._LAST_CHANGE, unchanged._LAST_CHANGE_BY_LINK)]
+        assert last == [conn.execute(text("SELECT max(seq) FROM entity_version")).scalar()] * 2
     again = imp(reg, sample, key, "物联网平台", crs="gcj02")
     assert not any("not read again" in n for n in again.notes)
     assert [c["code"] for c in again.lists["changed"]] == [code]
@@ -492,7 +497,8 @@ _EVERYTHING = """SELECT concat_ws(';',
                                  ST_AsEWKT(geom), street_code, community_code, grid_code, h3,
                                  version, valid_from = recorded_at), ',' ORDER BY code)
      FROM entity),
-    (SELECT string_agg(concat_ws('|', code, version, status, change, geom IS NULL, valid_to),
+    (SELECT string_agg(concat_ws('|', code, version, status, change, changed, actor, reason,
+                                 geom IS NULL, valid_to, valid_from = recorded_at),
                        ',' ORDER BY code, version) FROM entity_version),
     (SELECT string_agg(concat_ws('|', dataset, source_id, code), ',' ORDER BY dataset, source_id)
      FROM crosswalk),
@@ -521,11 +527,21 @@ def test_a_direct_load_gives_what_the_staged_path_gives(reg: Engine, sample: Man
 
     before = again()
     monkeypatch.setattr(bulk, "MIN_ROWS", 10)
-    monkeypatch.setattr(direct_mod.Direct, "finish",
-                        lambda *a, **k: (_ for _ in ()).throw(RuntimeError("killed")))
-    with pytest.raises(RuntimeError):
-        imp(reg, sample, *second)
-    assert count(reg, _EVERYTHING) == before and count(reg, _INDEXES) == indexes
+    real_write, writes = direct_mod.Direct.write, []
+
+    def third_write_fails(self, *a) -> None:  # noqa: ANN001 - mid-stream, rows already sent
+        writes.append(1)
+        if len(writes) == 3:
+            raise RuntimeError("killed")
+        real_write(self, *a)
+
+    for fail in (third_write_fails,
+                 lambda *a, **k: (_ for _ in ()).throw(RuntimeError("killed"))):
+        monkeypatch.setattr(direct_mod.Direct, "write" if fail is third_write_fails
+                            else "finish", fail)
+        with pytest.raises(RuntimeError):
+            imp(reg, sample, *second, chunk=100)
+        assert count(reg, _EVERYTHING) == before and count(reg, _INDEXES) == indexes
     monkeypatch.undo()
     monkeypatch.setattr(bulk, "MIN_ROWS", 10)
     direct = []
@@ -533,8 +549,8 @@ def test_a_direct_load_gives_what_the_staged_path_gives(reg: Engine, sample: Man
     monkeypatch.setattr(direct_mod.Direct, "write",
                         lambda self, conn, st, rows, *a: direct.append(len(rows["category"]))
                         or real_write(self, conn, st, rows, *a))
-    loaded = imp(reg, sample, *second)
-    assert sum(direct) > 0 and loaded.counts["linked"] > 0  # both ways were taken
+    loaded = imp(reg, sample, *second, chunk=100)  # many chunks: links follow a chunk later
+    assert len(direct) > 2 and loaded.counts["linked"] > 0  # both ways were taken
     assert loaded.counts == normal.counts
     assert count(reg, _EVERYTHING) == everything
     assert count(reg, _INDEXES) == indexes
