@@ -9,6 +9,10 @@ into the same database. Prints rates, ratios and peak memory in one run:
 
 Targets: ≥ 100,000 features/s end to end, not slower than ogr2ogr, re-import ≤ 30 % of the
 first import's time, peak memory ≤ 1.5 GB. Uses its own database `citytwin_bench_import`.
+
+`--mixed` then imports, as a second dataset, N/2 points within a metre of the first file's
+(staged and matched by place) and N/2 of a new class (written directly, `loaders.direct`):
+the time of a bulk load that also merges, for information.
 """
 
 from __future__ import annotations
@@ -69,6 +73,19 @@ def make_file(path: Path, n: int, seed: int = 1) -> None:
           geometry_type="Point", layer="points")
 
 
+def mixed_file(path: Path, first: Path, n: int, seed: int = 2) -> None:
+    """n/2 points a few centimetres from the first file's, n/2 of a class it does not have."""
+    from pyogrio.raw import read
+    _, _, wkb, _ = read(first, max_features=n // 2)
+    near = shapely.from_wkb(wkb)
+    x = np.concatenate([shapely.get_x(near) + 3e-7, shapely.get_x(near[::-1]) + 1e-3])
+    y = np.concatenate([shapely.get_y(near), shapely.get_y(near[::-1])])
+    cats = np.array(["0104"] * len(near) + ["0303"] * len(near), dtype=object)
+    ids = np.array([f"M{i:09d}" for i in range(len(x))], dtype=object)
+    write(path, shapely.to_wkb(shapely.points(x, y)), [ids, cats], ["ObjID", "BJLX"],
+          driver="GPKG", crs="EPSG:4490", geometry_type="Point", layer="points")
+
+
 def ogr2ogr(url: str, path: Path) -> float:
     exe = shutil.which("ogr2ogr")
     if exe is None:
@@ -87,6 +104,7 @@ def ogr2ogr(url: str, path: Path) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=1_000_000)
+    ap.add_argument("--mixed", action="store_true", help="also a bulk load that merges")
     args = ap.parse_args()
     url = fresh_database()
     engine = make_engine(Settings(database_url=url, county=COUNTY))
@@ -106,6 +124,12 @@ def main() -> None:
         full = run(engine, path, Options(dataset="bench", full=True), county=COUNTY)
         t_full = time.perf_counter() - t
         t_ogr = ogr2ogr(url, path)
+        if args.mixed:
+            mixed = Path(tmp) / "mixed.gpkg"
+            mixed_file(mixed, path, args.n)
+            t = time.perf_counter()
+            m = run(engine, mixed, Options(dataset="bench-mixed"), county=COUNTY)
+            t_mixed = time.perf_counter() - t
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     table = Table(title=f"import of {args.n:,} points (GeoPackage)")
     for c in ("measure", "value", "target"):
@@ -121,6 +145,10 @@ def main() -> None:
                   f"(unchanged: {full.counts['unchanged']:,}), {t_full / t_first:.0%} of first",
                   "for information")
     table.add_row("peak memory (this process)", f"{peak_mb:,.0f} MB", "≤ 1,536 MB")
+    if args.mixed:
+        table.add_row("second dataset: half by place, half direct",
+                      f"{t_mixed:.1f} s ({m.counts['added']:,} added, {m.counts['linked']:,} "
+                      f"linked, {m.counts['review']:,} to review)", "for information")
     console.print(table)
     engine.dispose()
 

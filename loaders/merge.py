@@ -76,13 +76,19 @@ _BY_PLACE = text(f"""
         SELECT s.seq, s.source_id, e.code
         FROM import_stage s
         JOIN category k ON k.code = s.category
-        JOIN entity e ON e.category = s.category AND e.status NOT IN ('retired', 'void')
-            AND ST_DWithin(e.geom, s.geom, k.tolerance_m / 90000.0)
-            AND ST_DWithin(e.geom::geography, s.geom::geography, k.tolerance_m)
-            AND (e.name IS NULL OR s.name IS NULL OR e.name = s.name)
-            AND e.batch_id IS DISTINCT FROM :batch_id  -- not this import's own (direct load)
+        -- Each record asks the spatial index (OFFSET 0 keeps the planner from joining the
+        -- class's every pair by a hash on the class: minutes for 100,000 records).
+        CROSS JOIN LATERAL (
+            SELECT e.code FROM entity e
+            WHERE ST_DWithin(e.geom, s.geom, k.tolerance_m / 90000.0)
+              AND e.category = s.category AND e.status NOT IN ('retired', 'void')
+              AND ST_DWithin(e.geom::geography, s.geom::geography, k.tolerance_m)
+              AND (e.name IS NULL OR s.name IS NULL OR e.name = s.name)
+              AND e.batch_id IS DISTINCT FROM :batch_id  -- not this import's own (direct)
+              AND NOT EXISTS (SELECT 1 FROM crosswalk c
+                              WHERE c.code = e.code AND c.dataset = :ds)
+            OFFSET 0) e
         WHERE {_UNDECIDED}
-          AND NOT EXISTS (SELECT 1 FROM crosswalk c WHERE c.code = e.code AND c.dataset = :ds)
     ), counted AS (
         SELECT seq, source_id, code, count(*) OVER (PARTITION BY seq) AS n,
                count(*) OVER (PARTITION BY code) AS m FROM cand
@@ -179,9 +185,9 @@ def merge(conn: Connection, *, dataset: str, county: str, actor: str, batch_id: 
     conn.execute(text("ANALYZE import_stage"))
     conn.execute(_MATCHED, params)
     conn.execute(text("ANALYZE import_outcome"))
-    if dropped:  # the caller's bulk load took the entity's indexes: probe the stage instead
-        conn.execute(text("CREATE INDEX ON import_stage USING gist (geom)"))
-        conn.execute(text("ANALYZE import_stage"))
+    if dropped:  # the caller's bulk load took the indexes the place match asks per record
+        for index in ("entity_geom_idx", "crosswalk_code_idx"):
+            dropped.rebuild(conn, only=index)
     conn.execute(_BY_PLACE, params)
     plan = conn.execute(text(f"""SELECT category, count(*) FROM import_stage s
                                  WHERE {_UNDECIDED} GROUP BY category ORDER BY category""")).all()

@@ -75,12 +75,14 @@ def claim(conn: Connection, rows: int) -> int | None:
 class Dropped:
     """The indexes, key constraints and checks taken off, and the DDL that puts them back."""
 
-    restore: list[str]
+    restore: list[tuple[str, str]]  # (index, constraint or trigger name; its DDL)
 
-    def rebuild(self, conn: Connection) -> None:
+    def rebuild(self, conn: Connection, only: str | None = None) -> None:
+        """Put back everything (or only the index or constraint named `only`, now)."""
         conn.execute(text(f"SET LOCAL maintenance_work_mem = '{WORK_MEM}'"))
-        for ddl in self.restore:
+        for name, ddl in [r for r in self.restore if only in (None, r[0])]:
             conn.exec_driver_sql(ddl)  # from the catalog, not from input
+            self.restore.remove((name, ddl))
 
 
 _INDEXES = text("""
@@ -112,14 +114,14 @@ def drop_indexes(conn: Connection) -> Dropped:
     for tbl, trigger in TRUSTED:
         table = f"{SCHEMA}.{quote_ident(tbl)}"
         conn.exec_driver_sql(f"ALTER TABLE {table} DISABLE TRIGGER {quote_ident(trigger)}")
-        restore.append(f"ALTER TABLE {table} ENABLE TRIGGER {quote_ident(trigger)}")
+        restore.append((trigger, f"ALTER TABLE {table} ENABLE TRIGGER {quote_ident(trigger)}"))
     for r in conn.execute(_INDEXES, {"schema": SCHEMA, "tables": list(TABLES)}):
         table = f"{SCHEMA}.{quote_ident(r.tbl)}"
         if r.conname:
             conn.exec_driver_sql(f"ALTER TABLE {table} DROP CONSTRAINT {quote_ident(r.conname)}")
-            restore.append(f"ALTER TABLE {table} ADD CONSTRAINT {quote_ident(r.conname)} "
-                           f"{r.condef}")
+            restore.append((r.conname, f"ALTER TABLE {table} ADD CONSTRAINT "
+                                       f"{quote_ident(r.conname)} {r.condef}"))
         else:
             conn.exec_driver_sql(f"DROP INDEX {SCHEMA}.{quote_ident(r.idx)}")
-            restore.append(r.idxdef)
+            restore.append((r.idx, r.idxdef))
     return Dropped(restore)

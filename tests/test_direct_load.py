@@ -5,6 +5,7 @@ of the registry as they went into the file."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from loaders.pipeline import Options, run
 from registry import areas, bulk, reads
 from sample_gis.areas import admin_areas
 from tests.conftest import COUNTY, empty
+from tiles.cache import TileCache
 
 NAMES = ['井盖 "北"', "a,b", "line\nbreak", "back\\slash", "tab\there", "'single'", None,
          "NULL", "\\N", "  padded  ", "光明区\r\n凤凰街道"]
@@ -105,3 +107,26 @@ def test_placement_replaced_after_an_import_keeps_the_first_version(
         now = conn.execute(text("SELECT now()")).scalar()
         assert reads.get(conn, code).street_code is None
         assert reads.as_of(conn, code, now).street_code == street
+
+
+def _tile(lon: float, lat: float, z: int) -> tuple[int, int]:
+    n = 2 ** z
+    y = (1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n
+    return int((lon + 180) / 360 * n), int(y)
+
+
+def test_the_tile_cache_drops_the_tiles_an_import_touched(engine: Engine, tmp_path: Path,
+                                                          direct: list[int]) -> None:
+    """An import's first versions are thin: the cache finds their places in the entities."""
+    cache = TileCache()
+    with engine.connect() as conn:
+        cache.sync(conn, force=True)
+    near, far = ("entities", 14, *_tile(113.9301, 22.76, 14)), ("entities", 14,
+                                                                 *_tile(113.80, 22.65, 14))
+    cache.put(near, b"stale")
+    cache.put(far, b"kept")
+    path = _file(tmp_path / "t.geojson", [_point(i, {"BJLX": "0104"}) for i in range(3)])
+    run(engine, path, Options(dataset="t"), county=COUNTY)
+    with engine.connect() as conn:
+        cache.sync(conn, force=True)
+    assert sum(direct) == 3 and cache.get(near) is None and cache.get(far) == b"kept"
