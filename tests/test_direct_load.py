@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import json
 import math
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -130,3 +133,27 @@ def test_the_tile_cache_drops_the_tiles_an_import_touched(engine: Engine, tmp_pa
     with engine.connect() as conn:
         cache.sync(conn, force=True)
     assert sum(direct) == 3 and cache.get(near) is None and cache.get(far) == b"kept"
+
+
+def test_two_bulk_imports_at_once_pass_one_after_the_other(
+        engine: Engine, tmp_path: Path, direct: list[int],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second waits for the first before it reads any table a bulk load takes: had it
+    read one first, each would wait for the other (PostgreSQL would abort one)."""
+    a = _file(tmp_path / "a.geojson", [_point(i, {"BJLX": "0104"}) for i in range(10)])
+    b = _file(tmp_path / "b.geojson", [_point(i, {"BJLX": "0105"}) for i in range(20)])
+    real, queued = bulk.queue, threading.Event()
+
+    def slow_queue(conn) -> None:  # noqa: ANN001 - the first in line holds it a while
+        real(conn)
+        if not queued.is_set():
+            queued.set()
+            time.sleep(1.5)  # past deadlock_timeout (1 s): a deadlock would be found
+
+    monkeypatch.setattr(bulk, "queue", slow_queue)
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(run, engine, a, Options(dataset="a"), county=COUNTY)
+        assert queued.wait(10)
+        second = pool.submit(run, engine, b, Options(dataset="b"), county=COUNTY)
+        reports = [first.result(timeout=60), second.result(timeout=60)]
+    assert [r.counts["added"] for r in reports] == [10, 20] and sum(direct) == 30
