@@ -503,7 +503,9 @@ _EVERYTHING = """SELECT concat_ws(';',
     (SELECT string_agg(concat_ws('|', dataset, source_id, code), ',' ORDER BY dataset, source_id)
      FROM crosswalk),
     (SELECT string_agg(concat_ws('|', category, last_serial), ',' ORDER BY category)
-     FROM serial_counter))"""
+     FROM serial_counter),
+    (SELECT string_agg(concat_ws('|', category, status, cell, n), ',' ORDER BY category, cell)
+     FROM h3_count WHERE n <> 0))"""
 
 
 def test_a_direct_load_gives_what_the_staged_path_gives(reg: Engine, sample: Manifest,
