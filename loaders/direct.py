@@ -87,6 +87,13 @@ class Direct:
     def write(self, conn: Connection, st: Stager, rows: dict[str, list[Any]], x: np.ndarray,
               y: np.ndarray, cells: np.ndarray, place: dict[str, list[Any]]) -> None:
         """Number one chunk's points per class in file order, then send them sorted by H3."""
+        # First the links and first versions of the chunk before: the server has stored its
+        # entities while this chunk was read and checked (ending their stream waits for
+        # that), and stores these while this chunk's entities are made.
+        if self._pending:
+            for statement, part in self._linked(*self._pending):
+                st.stream(statement).write(part)
+            self._pending = None
         n = len(cells)
         cats = np.array(rows["category"], dtype=object)
         code = np.empty(n, dtype=object)
@@ -119,13 +126,7 @@ class Direct:
             _hex_points(x[order], y[order]), text_(place["street"]),
             text_(place["community"]), text_(place["grid"]), pa.array(cells[order]),
             const(self._batch_id)], names=list(_COLUMNS))
-        block = _csv(table)
-        # The links and first versions of the chunk before: the server has stored its
-        # entities while this one was made (ending their stream waits for that).
-        if self._pending:
-            for statement, part in self._linked(*self._pending):
-                st.stream(statement).write(part)
-        st.stream(_COPY).write(block)
+        st.stream(_COPY).write(_csv(table))  # waits for the links sent first to be stored
         self._pending = (rows["source_id"], code.tolist())
 
     def _serials(self, conn: Connection, st: Stager, category: str, n: int) -> int:
