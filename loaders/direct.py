@@ -90,10 +90,7 @@ class Direct:
         # First the links and first versions of the chunk before: the server has stored its
         # entities while this chunk was read and checked (ending their stream waits for
         # that), and stores these while this chunk's entities are made.
-        if self._pending:
-            for statement, part in self._linked(*self._pending):
-                st.stream(statement).write(part)
-            self._pending = None
+        self.flush(st)
         n = len(cells)
         cats = np.array(rows["category"], dtype=object)
         code = np.empty(n, dtype=object)
@@ -101,11 +98,8 @@ class Direct:
         for k in sorted(set(rows["category"])):
             idx = np.flatnonzero(cats == k)
             first = self._serials(conn, st, k, len(idx))
-            checks = codes.check_digits(self._county, k, first, len(idx))
-            prefix = self._county + k
             serial[idx] = np.arange(first, first + len(idx))
-            code[idx] = [f"{prefix}{s:06d}{c}" for s, c in zip(range(first, first + len(idx)),
-                                                                checks, strict=True)]
+            code[idx] = codes.make_range(self._county, k, first, len(idx))
         self._links += zip(rows["source_id"], code.tolist(), strict=True)
         order = np.argsort(cells, kind="stable")
         get = itemgetter(*order.tolist()) if n > 1 else (lambda col: (col[0],))
@@ -165,14 +159,16 @@ class Direct:
                     const(f"import of {self._dataset}"), const("created"),
                     const(self._batch_id)], names=_VERSION_COLUMNS)))]
 
-    def finish(self, conn: Connection) -> list[dict[str, str]]:
-        """The last chunk's links and first versions; returns the entities for the report."""
+    def flush(self, st: Stager) -> None:
+        """Send the links and first versions of the last chunk written (after the last chunk,
+        before the streams end)."""
         if self._pending:
-            with conn.connection.driver_connection.cursor() as cur:
-                for statement, part in self._linked(*self._pending):
-                    with cur.copy(statement) as cp:
-                        cp.write(part)
+            for statement, part in self._linked(*self._pending):
+                st.stream(statement).write(part)
             self._pending = None
+
+    def added(self) -> list[dict[str, str]]:
+        """The entities written, for the report."""
         return [{"source_id": s, "code": c} for s, c in self._links]
 
 

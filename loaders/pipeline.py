@@ -165,13 +165,15 @@ def _run(conn: Connection, src: read.Source, m: mapping_mod.Mapping, opts: Optio
             done += n
             progress(done, src.features)
             gc.collect(1)  # the last chunk's cycles (this one's are still referenced here)
+        if direct:
+            direct.flush(st)
     if direct:
         direct.close_serials(conn)
     lists = merge_mod.merge(conn, dataset=opts.dataset, county=county, actor=opts.actor,
                             batch_id=report.batch_id, retire_missing=opts.retire_missing,
                             dry_run=opts.dry_run, dropped=dropped)
-    if direct and dropped:
-        lists["added"] = direct.finish(conn) + lists["added"]
+    if direct:
+        lists["added"] = direct.added() + lists["added"]
         dropped.rebuild(conn)
     review = lists.pop("review")
     report.unchanged = lists.pop("unchanged")
@@ -187,7 +189,7 @@ def _direct(conn: Connection, src: read.Source, opts: Options, county: str, batc
     """The direct load (loaders.direct) and the bulk load it runs in, when the file is one."""
     if opts.dry_run or not direct_mod.eligible(conn, src, opts.dataset):
         return None, None
-    if not bulk.is_bulk(src.features, bulk.claim(conn, src.features)):
+    if bulk.claim(conn, src.features) is None:  # not a bulk load after all
         return None, None
     direct = direct_mod.Direct(conn, county=county, dataset=opts.dataset, batch_id=batch_id,
                                actor=opts.actor)
@@ -270,9 +272,9 @@ def _stage(conn: Connection, st: stage.Stager, recs: mapping_mod.Records,
     seq = ok + offset
     rows = _subset({"source_id": recs.source_id, "category": recs.category,
                     "name": recs.name, "condition": recs.condition,
-                    **{r: recs.depts[r] for r in mapping_mod.ROLES}}, ok)
-    rows["attributes"] = [stage.JSONB_V1 + orjson.dumps(a)
-                          for a in _subset({"a": recs.attributes}, ok)["a"]]
+                    **{r: recs.depts[r] for r in mapping_mod.ROLES},
+                    "attributes": recs.attributes}, ok)
+    rows["attributes"] = [stage.JSONB_V1 + orjson.dumps(a) for a in rows["attributes"]]
     if direct is not None and (mine := direct.take(rows["category"], is_point)).any():
         direct.write(conn, st, _subset(rows, mine), x[mine], y[mine], cells[mine],
                      _subset(place, mine))

@@ -52,6 +52,14 @@ def make(county: str, category: str, serial: int) -> str:
     return body + check_digit(body)
 
 
+def make_range(county: str, category: str, first: int, n: int) -> list[str]:
+    """`make` of serials `first` … `first + n - 1` of one class, the check digits in bulk."""
+    prefix = county + category
+    return [f"{prefix}{s:06d}{c}" for s, c in zip(range(first, first + n),
+                                                    check_digits(county, category, first, n),
+                                                    strict=True)]
+
+
 def check_digits(county: str, category: str, first: int, n: int) -> str:
     """The check digits of serials `first` … `first + n - 1` of one class, as one string
     (character i belongs to serial first + i): ISO 7064 MOD 11,10 run over numpy arrays, equal

@@ -209,9 +209,10 @@ def register_many(
     # serial's row first and then waiting for the table could deadlock with one.
     conn.execute(text("LOCK TABLE entity IN ROW EXCLUSIVE MODE"))
     for (c, cat), idx in by_class.items():
-        for i, s in zip(idx, serials.allocate(conn, c, cat, len(idx)), strict=True):
-            code_of[i] = codes.make(c, cat, s)
-            serial_of[i] = s
+        got = serials.allocate(conn, c, cat, len(idx))
+        for i, s, code in zip(idx, got, codes.make_range(c, cat, got.start, len(idx)),
+                              strict=True):
+            code_of[i], serial_of[i] = code, s
     conn.execute(_INSERT, {**cols, "code": code_of, "serial": serial_of,
                            "valid_from": valid_from, "batch_id": batch_id})
     write_covers(conn, [(code, cells) for code, cells in zip(code_of, covers, strict=True)

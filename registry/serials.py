@@ -42,4 +42,4 @@ def allocate(conn: Connection, county: str, category: str, n: int = 1) -> range:
 
 def mint(conn: Connection, county: str, category: str, n: int = 1) -> list[str]:
     """`n` new codes of one class (check digits included)."""
-    return [codes.make(county, category, s) for s in allocate(conn, county, category, n)]
+    return codes.make_range(county, category, allocate(conn, county, category, n).start, n)

@@ -540,7 +540,7 @@ def test_a_direct_load_gives_what_the_staged_path_gives(reg: Engine, sample: Man
     for fail in (third_write_fails,
                  lambda *a, **k: (_ for _ in ()).throw(RuntimeError("killed"))):
         monkeypatch.setattr(direct_mod.Direct, "write" if fail is third_write_fails
-                            else "finish", fail)
+                            else "added", fail)
         with pytest.raises(RuntimeError):
             imp(reg, sample, *second, chunk=100)
         assert count(reg, _EVERYTHING) == before and count(reg, _INDEXES) == indexes
