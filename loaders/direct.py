@@ -5,10 +5,11 @@ Nothing in the registry can match such a point: not by source id (the dataset ha
 yet), not by place (no live entity of its class), and the file's own duplicates are refused
 by validation. So the staging table, the set-based numbering and the INSERT ... SELECT sorted
 by H3 (7.5 s of a million-point import) have nothing to decide for them: each chunk is
-numbered per class in file order as the merge numbers (`registry.codes.check_digits`), sorted
-by H3 (the rows of a small area stay on few pages) and sent on the import's COPY stream (as
-CSV made by Arrow) while the next chunk is read; its crosswalk rows and thin first versions
-follow with the next chunk, once the server has stored its entities. It runs only as a bulk
+numbered per class in file order as the merge numbers (`registry.codes.make_range`), sorted
+by H3 (the rows of a small area stay on few pages) and sent with its crosswalk rows and thin
+first versions on the import's COPY streams (as CSV made by Arrow; `stage.Stager` writes them
+while the next chunk is read; the bulk load's reference checks are off, `bulk.TRUSTED`, so the
+order of the three does not matter). It runs only as a bulk
 load (`registry.bulk`: the tables taken exclusively, their indexes off), so nothing else
 writes meanwhile; the serial counter row of each class is locked at its first sight and set
 to its last serial before the merge. The rest of the file (points of classes the registry
@@ -76,7 +77,6 @@ class Direct:
         self._live = {r[0] for r in conn.execute(_LIVE)}
         self._next: dict[str, int] = {}  # class → its next serial
         self._links: list[tuple[str, str]] = []  # (source_id, code) in file order
-        self._pending: tuple[list[str], list[str]] | None = None  # the last chunk's links
         self._actor = actor
 
     def take(self, categories: list[Any], is_point: np.ndarray) -> np.ndarray:
@@ -87,10 +87,6 @@ class Direct:
     def write(self, conn: Connection, st: Stager, rows: dict[str, list[Any]], x: np.ndarray,
               y: np.ndarray, cells: np.ndarray, place: dict[str, list[Any]]) -> None:
         """Number one chunk's points per class in file order, then send them sorted by H3."""
-        # First the links and first versions of the chunk before: the server has stored its
-        # entities while this chunk was read and checked (ending their stream waits for
-        # that), and stores these while this chunk's entities are made.
-        self.flush(st)
         n = len(cells)
         cats = np.array(rows["category"], dtype=object)
         code = np.empty(n, dtype=object)
@@ -120,8 +116,9 @@ class Direct:
             _hex_points(x[order], y[order]), text_(place["street"]),
             text_(place["community"]), text_(place["grid"]), pa.array(cells[order]),
             const(self._batch_id)], names=list(_COLUMNS))
-        st.stream(_COPY).write(_csv(table))  # waits for the links sent first to be stored
-        self._pending = (rows["source_id"], code.tolist())
+        st.send(_COPY, _csv(table))
+        for statement, part in self._linked(rows["source_id"], code.tolist()):
+            st.send(statement, part)
 
     def _serials(self, conn: Connection, st: Stager, category: str, n: int) -> int:
         if category not in self._next:
@@ -158,14 +155,6 @@ class Direct:
                     code, const(1), const("active"), const(self._actor),
                     const(f"import of {self._dataset}"), const("created"),
                     const(self._batch_id)], names=_VERSION_COLUMNS)))]
-
-    def flush(self, st: Stager) -> None:
-        """Send the links and first versions of the last chunk written (after the last chunk,
-        before the streams end)."""
-        if self._pending:
-            for statement, part in self._linked(*self._pending):
-                st.stream(statement).write(part)
-            self._pending = None
 
     def added(self) -> list[dict[str, str]]:
         """The entities written, for the report."""

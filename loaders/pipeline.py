@@ -7,6 +7,7 @@ import gc
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,16 +166,16 @@ def _run(conn: Connection, src: read.Source, m: mapping_mod.Mapping, opts: Optio
             done += n
             progress(done, src.features)
             gc.collect(1)  # the last chunk's cycles (this one's are still referenced here)
-        if direct:
-            direct.flush(st)
     if direct:
         direct.close_serials(conn)
     lists = merge_mod.merge(conn, dataset=opts.dataset, county=county, actor=opts.actor,
                             batch_id=report.batch_id, retire_missing=opts.retire_missing,
                             dry_run=opts.dry_run, dropped=dropped)
-    if direct:
-        lists["added"] = direct.added() + lists["added"]
-        dropped.rebuild(conn)
+    if direct:  # its report list is made while the server builds the indexes
+        with ThreadPoolExecutor(1) as pool:
+            added = pool.submit(direct.added)
+            dropped.rebuild(conn)
+        lists["added"] = added.result() + lists["added"]
     review = lists.pop("review")
     report.unchanged = lists.pop("unchanged")
     report.lists.update(lists)

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import psycopg
 import pytest
 from sqlalchemy import Engine, text
 
@@ -157,3 +159,29 @@ def test_two_bulk_imports_at_once_pass_one_after_the_other(
         second = pool.submit(run, engine, b, Options(dataset="b"), county=COUNTY)
         reports = [first.result(timeout=60), second.result(timeout=60)]
     assert [r.counts["added"] for r in reports] == [10, 20] and sum(direct) == 30
+
+
+def test_a_row_the_server_refuses_mid_stream_leaves_the_registry_as_it_was(
+        engine: Engine, tmp_path: Path, direct: list[int],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The streams are written by a worker thread (loaders.stage.Stager): an error of the
+    server's there, after chunks were stored, fails the import like any other."""
+    path = _file(tmp_path / "e.geojson", [_point(i, {"BJLX": "0104"}) for i in range(30)])
+    real, blocks = direct_mod._csv, []
+
+    def second_chunk_broken(table):  # noqa: ANN001, ANN202 - block 4: the second chunk's entities
+        blocks.append(1)
+        out = real(table)
+        return b'"not a code"\n' + bytes(out) if len(blocks) == 4 else out
+
+    monkeypatch.setattr(direct_mod, "_csv", second_chunk_broken)
+    switch = sys.getswitchinterval()
+    with pytest.raises(psycopg.errors.DataError):
+        run(engine, path, Options(dataset="e", chunk=10), county=COUNTY)
+    assert len(direct) >= 2 and sys.getswitchinterval() == switch
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM entity")).scalar() == 0
+        assert conn.execute(text("SELECT count(*) FROM serial_counter")).scalar() == 0
+    monkeypatch.setattr(direct_mod, "_csv", real)
+    report = run(engine, path, Options(dataset="e", chunk=10), county=COUNTY)
+    assert report.counts["added"] == 30 and sys.getswitchinterval() == switch

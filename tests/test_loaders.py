@@ -551,7 +551,7 @@ def test_a_direct_load_gives_what_the_staged_path_gives(reg: Engine, sample: Man
     monkeypatch.setattr(direct_mod.Direct, "write",
                         lambda self, conn, st, rows, *a: direct.append(len(rows["category"]))
                         or real_write(self, conn, st, rows, *a))
-    loaded = imp(reg, sample, *second, chunk=100)  # many chunks: links follow a chunk later
+    loaded = imp(reg, sample, *second, chunk=100)  # many chunks, streams switched often
     assert len(direct) > 2 and loaded.counts["linked"] > 0  # both ways were taken
     assert loaded.counts == normal.counts
     assert count(reg, _EVERYTHING) == everything
