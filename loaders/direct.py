@@ -22,17 +22,16 @@ added records first, then the merge's, each in file order.
 
 from __future__ import annotations
 
-import io
 from operator import itemgetter
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from pyarrow import csv
 from sqlalchemy import Connection, text
 
+from loaders import stage
 from loaders.read import Source
-from loaders.stage import Stager
+from loaders.stage import CSV_IN, Stager
 from registry import bulk, codes
 from registry.errors import CodeSpaceExhausted
 from registry.models import SCHEMA
@@ -42,11 +41,7 @@ from registry.models import SCHEMA
 _COLUMNS = ("code", "county", "category", "serial", "status", "condition", "name",
             "dept_admin", "dept_owner", "dept_maintainer", "attributes", "geom", "street_code",
             "community_code", "grid_code", "h3", "batch_id")
-# CSV written by Arrow (in C++, a chunk at a time; psycopg's write_row took 2.4 µs a row):
-# values quoted, NULLs left empty — PostgreSQL's CSV reads exactly that.
-_CSV_IN = "FROM STDIN (FORMAT csv, ENCODING 'UTF8')"  # Arrow writes UTF-8, whatever the client's
-_COPY = f"COPY {SCHEMA}.entity ({', '.join(_COLUMNS)}) {_CSV_IN}"
-_CSV = csv.WriteOptions(include_header=False, quoting_style="all_valid")
+_COPY = f"COPY {SCHEMA}.entity ({', '.join(_COLUMNS)}) {CSV_IN}"  # as stage.Stager writes
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 # The class's counter, locked until commit (created at 0 for a class never numbered).
 _RESERVE = text("""
@@ -56,10 +51,10 @@ _RESERVE = text("""
 """)
 _LIVE = text("SELECT DISTINCT category FROM entity WHERE status NOT IN ('retired', 'void')")
 _LINK_COLUMNS = ["dataset", "source_id", "code", "batch_id"]
-_LINKS = f"COPY {SCHEMA}.crosswalk ({', '.join(_LINK_COLUMNS)}) {_CSV_IN}"
+_LINKS = f"COPY {SCHEMA}.crosswalk ({', '.join(_LINK_COLUMNS)}) {CSV_IN}"
 # valid_from and recorded_at: now() by default (migration 0008), the entity's times.
 _VERSION_COLUMNS = ["code", "version", "status", "actor", "reason", "change", "batch_id"]
-_VERSIONS = f"COPY {SCHEMA}.entity_version ({', '.join(_VERSION_COLUMNS)}) {_CSV_IN}"
+_VERSIONS = f"COPY {SCHEMA}.entity_version ({', '.join(_VERSION_COLUMNS)}) {CSV_IN}"
 
 
 def eligible(conn: Connection, src: Source, dataset: str) -> bool:
@@ -101,22 +96,20 @@ class Direct:
         get = itemgetter(*order.tolist()) if n > 1 else (lambda col: (col[0],))
 
         def text_(values: list[Any]) -> pa.Array:
-            return pa.array(get(values), pa.string())
+            return stage.texts(get(values))
 
         def const(value: Any) -> pa.Array:
             return pa.repeat(value, n)
 
-        # jsonb's binary form less its version byte: the JSON text.
-        attributes = pa.array([a[1:] for a in get(rows["attributes"])], pa.binary())
         table = pa.table([
             text_(code.tolist()), const(self._county), text_(rows["category"]),
             pa.array(serial[order]), const("active"), text_(rows["condition"]),
             text_(rows["name"]), text_(rows["dept_admin"]), text_(rows["dept_owner"]),
-            text_(rows["dept_maintainer"]), attributes.cast(pa.string()),
+            text_(rows["dept_maintainer"]), stage.json_texts(get(rows["attributes"])),
             _hex_points(x[order], y[order]), text_(place["street"]),
             text_(place["community"]), text_(place["grid"]), pa.array(cells[order]),
             const(self._batch_id)], names=list(_COLUMNS))
-        st.send(_COPY, _csv(table))
+        st.send(_COPY, stage.csv_block(table))
         for statement, part in self._linked(rows["source_id"], code.tolist()):
             st.send(statement, part)
 
@@ -144,14 +137,15 @@ class Direct:
     def _linked(self, source_ids: list[str], links: list[str]) -> list[tuple[str, bytes]]:
         """The crosswalk rows and the thin first versions (migration 0007) of some entities
         written, as (COPY statement, CSV)."""
-        n, code = len(links), pa.array(links, pa.string())
+        n, code = len(links), stage.texts(links)
 
         def const(value: Any) -> pa.Array:
             return pa.repeat(value, n)
 
-        return [(_LINKS, _csv(pa.table([const(self._dataset), pa.array(source_ids, pa.string()),
-                                        code, const(self._batch_id)], names=_LINK_COLUMNS))),
-                (_VERSIONS, _csv(pa.table([
+        return [(_LINKS, stage.csv_block(pa.table([
+                    const(self._dataset), stage.texts(source_ids), code, const(self._batch_id)],
+                    names=_LINK_COLUMNS))),
+                (_VERSIONS, stage.csv_block(pa.table([
                     code, const(1), const("active"), const(self._actor),
                     const(f"import of {self._dataset}"), const("created"),
                     const(self._batch_id)], names=_VERSION_COLUMNS)))]
@@ -159,12 +153,6 @@ class Direct:
     def added(self) -> list[dict[str, str]]:
         """The entities written, for the report."""
         return [{"source_id": s, "code": c} for s, c in self._links]
-
-
-def _csv(table: pa.Table) -> memoryview:
-    out = io.BytesIO()
-    csv.write_csv(table, out, _CSV)
-    return out.getbuffer()
 
 
 def _hex_points(x: np.ndarray, y: np.ndarray) -> pa.Array:

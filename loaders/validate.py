@@ -59,9 +59,11 @@ def check(records: Any, geoms: np.ndarray, d: dictionary.Dictionary, district: A
     problem = np.array(records.problem, dtype=object)
     refuse(np.not_equal(problem, None), lambda i: problem[i])
     cats = np.array([c or "" for c in records.category], dtype=object)
-    classes = np.unique(cats)
-    known_classes = [c for c in classes.tolist() if c in d.categories]
-    known = np.isin(cats, known_classes)
+    # each known class's records (a set and a comparison per class: np.unique and np.isin
+    # sort the strings)
+    of_class = {c: cats == c for c in set(records.category) if c in d.categories}
+    known = np.logical_or.reduce(list(of_class.values()), initial=False) if of_class \
+        else np.zeros(n, dtype=bool)
     refuse(~known, lambda i: f"unknown class {cats[i]!r}")
     missing = shapely.is_missing(geoms)
     refuse(missing, "no geometry")
@@ -81,8 +83,7 @@ def check(records: Any, geoms: np.ndarray, d: dictionary.Dictionary, district: A
     types = shapely.get_type_id(g)
     fam = _FAMILY[types]
     allowed = ~known  # unknown classes were refused above
-    for c in known_classes:
-        of_c = cats == c
+    for c, of_c in of_class.items():
         allowed[of_c] = np.isin(fam[of_c], list(d.categories[c].geometry_types))
     refuse(~allowed | (fam == ""),
            lambda i: f"a {_TYPE_NAMES[types[i]]} is not allowed for class {cats[i]}")
@@ -101,15 +102,26 @@ def check(records: Any, geoms: np.ndarray, d: dictionary.Dictionary, district: A
         outside[far] = shapely.distance(district, g[far]) * METRES_PER_DEGREE
         status[far] = "review"
         reason[far] = [f"outside the district by {m:.0f} m" for m in outside[far]]
-    kept = np.flatnonzero(status != "refused")
-    sid = records.source_id
-    seen = state.seen
-    first = np.array([seen.setdefault(sid[i], offset + i) for i in kept.tolist()],
-                     dtype=np.int64)
-    for i, f in zip(kept[first != kept + offset].tolist(),
-                    first[first != kept + offset].tolist(), strict=True):
-        status[i], reason[i] = "duplicate", f"source id given again (first: record {f})"
+    _duplicates(records.source_id, np.flatnonzero(status != "refused"), status, reason,
+                state, offset)
     return Outcome(status, reason, g, repaired, outside)
+
+
+def _duplicates(sid: list[Any], kept: np.ndarray, status: np.ndarray, reason: np.ndarray,
+                state: FileState, offset: int) -> None:
+    """Mark the records (at `kept`) whose source id came before, in this chunk or an earlier
+    one; remember the others'. The common case, no id twice, in bulk (set and dict
+    operations in C: 0.3 s a million, one lookup at a time took 1.1 s)."""
+    seen = state.seen
+    ids = sid if len(kept) == len(sid) else [sid[i] for i in kept.tolist()]
+    if len(set(ids)) == len(ids) and seen.keys().isdisjoint(ids):
+        seen.update(zip(ids, (kept + offset).tolist(), strict=True))
+        return
+    first = np.array([seen.setdefault(s, offset + i) for s, i in
+                      zip(ids, kept.tolist(), strict=True)], dtype=np.int64)
+    again = first != kept + offset
+    for i, f in zip(kept[again].tolist(), first[again].tolist(), strict=True):
+        status[i], reason[i] = "duplicate", f"source id given again (first: record {f})"
 
 
 def implausible(outcome: Outcome) -> str | None:

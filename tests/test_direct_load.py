@@ -1,6 +1,6 @@
-"""The direct load (loaders.direct) writes rows as CSV that PostgreSQL parses: text with
-quotes, commas, new lines, backslashes and Chinese, empty attributes and NULLs must come out
-of the registry as they went into the file."""
+"""The direct load (loaders.direct) and the staging (loaders.stage) write rows as CSV that
+PostgreSQL parses: text with quotes, commas, new lines, backslashes and Chinese, empty
+attributes and NULLs must come out of the registry as they went into the file."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from loaders import direct as direct_mod
+from loaders import stage
 from loaders.pipeline import Options, run
 from registry import areas, bulk, reads
 from sample_gis.areas import admin_areas
@@ -53,13 +54,19 @@ def _point(i: int, props: dict) -> dict:
             "geometry": {"type": "Point", "coordinates": [113.93 + i * 1e-4, 22.76]}}
 
 
-def test_tricky_text_survives_the_direct_load(engine: Engine, tmp_path: Path,
-                                               direct: list[int]) -> None:
+@pytest.mark.parametrize("staged", [False, True], ids=["direct", "staged"])
+def test_tricky_text_survives_the_csv_streams(engine: Engine, tmp_path: Path, direct: list[int],
+                                              staged: bool,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both ways write CSV (loaders.stage.csv_block): written directly, or staged and merged."""
+    if staged:
+        monkeypatch.setattr(bulk, "MIN_ROWS", 100_000)
     path = _file(tmp_path / "tricky.geojson", [
         _point(i, {"BJLX": "0104", "name": name, "note": name, "n": i})
         for i, name in enumerate(NAMES)])
     report = run(engine, path, Options(dataset="tricky"), county=COUNTY)
-    assert sum(direct) == len(NAMES) and report.counts["added"] == len(NAMES)
+    assert sum(direct) == (0 if staged else len(NAMES))
+    assert report.counts["added"] == len(NAMES)
     with engine.connect() as conn:
         rows = conn.execute(text(
             "SELECT c.source_id, e.name, e.attributes, e.version, e.status, v.change, "
@@ -167,14 +174,14 @@ def test_a_row_the_server_refuses_mid_stream_leaves_the_registry_as_it_was(
     """The streams are written by a worker thread (loaders.stage.Stager): an error of the
     server's there, after chunks were stored, fails the import like any other."""
     path = _file(tmp_path / "e.geojson", [_point(i, {"BJLX": "0104"}) for i in range(30)])
-    real, blocks = direct_mod._csv, []
+    real, blocks = stage.csv_block, []
 
     def second_chunk_broken(table):  # noqa: ANN001, ANN202 - block 4: the second chunk's entities
         blocks.append(1)
         out = real(table)
         return b'"not a code"\n' + bytes(out) if len(blocks) == 4 else out
 
-    monkeypatch.setattr(direct_mod, "_csv", second_chunk_broken)
+    monkeypatch.setattr(stage, "csv_block", second_chunk_broken)
     switch = sys.getswitchinterval()
     with pytest.raises(psycopg.errors.DataError):
         run(engine, path, Options(dataset="e", chunk=10), county=COUNTY)
@@ -182,6 +189,6 @@ def test_a_row_the_server_refuses_mid_stream_leaves_the_registry_as_it_was(
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM entity")).scalar() == 0
         assert conn.execute(text("SELECT count(*) FROM serial_counter")).scalar() == 0
-    monkeypatch.setattr(direct_mod, "_csv", real)
+    monkeypatch.setattr(stage, "csv_block", real)
     report = run(engine, path, Options(dataset="e", chunk=10), county=COUNTY)
     assert report.counts["added"] == 30 and sys.getswitchinterval() == switch
