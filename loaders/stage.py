@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 from psycopg.copy import Copy, Writer
 from psycopg.types.string import BytesBinaryDumper
@@ -49,7 +50,7 @@ _CSV = csv.WriteOptions(include_header=False, quoting_style="all_valid")
 # through the bytea dumper.
 _TYPES = ["int4", "text", "text", "text", "text", "text", "text", "text", "bytea", "bytea",
           "int8", "text", "text", "text"]
-_JSONB_V1 = b"\x01"
+JSONB_V1 = b"\x01"
 #: Blocks sent and not yet written (two chunks of a direct load: entities, links, versions).
 QUEUED = 6
 _STAGE = f"COPY import_stage ({', '.join(_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
@@ -105,8 +106,8 @@ def texts(values: list[Any]) -> pa.Array:
 
 
 def json_texts(values: list[bytes]) -> pa.Array:
-    """JSON texts given as bytes (orjson's)."""
-    return pa.array(values, pa.binary()).cast(pa.string())
+    """The JSON texts of values in jsonb's binary form (JSONB_V1 and the text)."""
+    return pc.utf8_slice_codeunits(pa.array(values, pa.binary()).cast(pa.string()), 1)
 
 
 def csv_block(table: pa.Table) -> memoryview:
@@ -249,9 +250,9 @@ class Stager:
 
     def records(self, seq: np.ndarray, rows: dict[str, list[Any]], geoms: np.ndarray,
                 h3: np.ndarray, place: dict[str, list[Any]]) -> None:
-        """One chunk's accepted records (`attributes`: JSON as bytes)."""
+        """One chunk's accepted records (`attributes`: jsonb's binary form)."""
         cols = [seq.tolist(), *(rows[c] for c in _COLUMNS[1:8]),
-                [_JSONB_V1 + a for a in rows["attributes"]], shapely.to_wkb(geoms).tolist(),
+                rows["attributes"], shapely.to_wkb(geoms).tolist(),
                 h3.tolist(), place["street"], place["community"], place["grid"]]
         self.send_rows(_STAGE, _TYPES, zip(*cols, strict=True))
 
