@@ -5,7 +5,7 @@ Nothing in the registry can match such a point: not by source id (the dataset ha
 yet), not by place (no live entity of its class), and the file's own duplicates are refused
 by validation. So the staging table, the set-based numbering and the INSERT ... SELECT sorted
 by H3 (7.5 s of a million-point import) have nothing to decide for them: each chunk is
-numbered per class in file order as the merge numbers (`registry.codes.make_range`), sorted
+numbered per class in file order as the merge numbers (`registry.codes.range_array`), sorted
 by H3 (the rows of a small area stay on few pages) and sent with its crosswalk rows and thin
 first versions on the import's COPY streams (as CSV made by Arrow; `stage.Stager` writes them
 while the next chunk is read; the bulk load's reference checks are off, `bulk.TRUSTED`, so the
@@ -35,6 +35,7 @@ from loaders.stage import CSV_IN, Stager
 from registry import bulk, codes
 from registry.errors import CodeSpaceExhausted
 from registry.models import SCHEMA
+from registry.placement import LEVELS, Placer
 
 # version 1 and the times (now()) are the columns' defaults (migration 0008): as text they
 # cost the server a parse each, 1.1 s a million rows.
@@ -67,11 +68,12 @@ class Direct:
     """The direct part of one import; `take` says which records of a chunk it writes."""
 
     def __init__(self, conn: Connection, *, county: str, dataset: str, batch_id: int,
-                 actor: str) -> None:
+                 actor: str, placer: Placer) -> None:
         self._county, self._dataset, self._batch_id = county, dataset, batch_id
+        self._areas = {level: pa.array(placer.codes(level), pa.string()) for level in LEVELS}
         self._live = {r[0] for r in conn.execute(_LIVE)}
         self._next: dict[str, int] = {}  # class → its next serial
-        self._links: list[tuple[str, str]] = []  # (source_id, code) in file order
+        self._links: list[tuple[list[str], np.ndarray]] = []  # a chunk's source ids, codes
         self._actor = actor
 
     def take(self, categories: list[Any], is_point: np.ndarray) -> np.ndarray:
@@ -80,18 +82,20 @@ class Direct:
         return is_point & ~np.isin(cats, list(self._live))
 
     def write(self, conn: Connection, st: Stager, rows: dict[str, list[Any]], x: np.ndarray,
-              y: np.ndarray, cells: np.ndarray, place: dict[str, list[Any]]) -> None:
-        """Number one chunk's points per class in file order, then send them sorted by H3."""
+              y: np.ndarray, cells: np.ndarray, place: dict[str, np.ndarray]) -> None:
+        """Number one chunk's points per class in file order, then send them sorted by H3
+        (`place`: each point's areas as `Placer.place_index` numbers them)."""
         n = len(cells)
         cats = np.array(rows["category"], dtype=object)
-        code = np.empty(n, dtype=object)
+        code = np.empty(n, dtype=f"S{codes.LENGTH}")
         serial = np.empty(n, dtype=np.int64)
         for k in sorted(set(rows["category"])):
             idx = np.flatnonzero(cats == k)
             first = self._serials(conn, st, k, len(idx))
             serial[idx] = np.arange(first, first + len(idx))
-            code[idx] = codes.make_range(self._county, k, first, len(idx))
-        self._links += zip(rows["source_id"], code.tolist(), strict=True)
+            code[idx] = codes.range_array(self._county, k, first, len(idx))
+        self._links.append((rows["source_id"], code))
+        code_text = pa.array(code).cast(pa.string())
         order = np.argsort(cells, kind="stable")
         get = itemgetter(*order.tolist()) if n > 1 else (lambda col: (col[0],))
 
@@ -101,16 +105,21 @@ class Direct:
         def const(value: Any) -> pa.Array:
             return pa.repeat(value, n)
 
+        def area(level: str) -> pa.Array:
+            index = place[level][order]
+            return pa.DictionaryArray.from_arrays(pa.array(index, mask=index < 0),
+                                                  self._areas[level]).cast(pa.string())
+
         table = pa.table([
-            text_(code.tolist()), const(self._county), text_(rows["category"]),
+            code_text.take(order), const(self._county), text_(rows["category"]),
             pa.array(serial[order]), const("active"), text_(rows["condition"]),
             text_(rows["name"]), text_(rows["dept_admin"]), text_(rows["dept_owner"]),
             text_(rows["dept_maintainer"]), stage.json_texts(get(rows["attributes"])),
-            _hex_points(x[order], y[order]), text_(place["street"]),
-            text_(place["community"]), text_(place["grid"]), pa.array(cells[order]),
+            _hex_points(x[order], y[order]), area("street"), area("community"), area("grid"),
+            pa.array(cells[order]),
             const(self._batch_id)], names=list(_COLUMNS))
         st.send(_COPY, stage.csv_block(table))
-        for statement, part in self._linked(rows["source_id"], code.tolist()):
+        for statement, part in self._linked(rows["source_id"], code_text):
             st.send(statement, part)
 
     def _serials(self, conn: Connection, st: Stager, category: str, n: int) -> int:
@@ -134,10 +143,10 @@ class Direct:
                               "WHERE county = :county AND category = :k"),
                          {"s": nxt - 1, "county": self._county, "k": k})
 
-    def _linked(self, source_ids: list[str], links: list[str]) -> list[tuple[str, bytes]]:
+    def _linked(self, source_ids: list[str], code: pa.Array) -> list[tuple[str, bytes]]:
         """The crosswalk rows and the thin first versions (migration 0007) of some entities
         written, as (COPY statement, CSV)."""
-        n, code = len(links), stage.texts(links)
+        n = len(code)
 
         def const(value: Any) -> pa.Array:
             return pa.repeat(value, n)
@@ -152,7 +161,8 @@ class Direct:
 
     def added(self) -> list[dict[str, str]]:
         """The entities written, for the report."""
-        return [{"source_id": s, "code": c} for s, c in self._links]
+        return [{"source_id": s, "code": c} for sids, code in self._links
+                for s, c in zip(sids, code.astype(f"U{codes.LENGTH}").tolist(), strict=True)]
 
 
 def _hex_points(x: np.ndarray, y: np.ndarray) -> pa.Array:

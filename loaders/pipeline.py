@@ -147,7 +147,7 @@ def _run(conn: Connection, src: read.Source, m: mapping_mod.Mapping, opts: Optio
     district = district_geometry(conn)
     placer = placement.Placer.load(conn)
     stage.create(conn)
-    direct, dropped = _direct(conn, src, opts, county, report.batch_id)
+    direct, dropped = _direct(conn, src, opts, county, report.batch_id, placer)
     state = validate.FileState()
     done = 0
     with stage.Stager(conn) as st:
@@ -185,15 +185,15 @@ def _run(conn: Connection, src: read.Source, m: mapping_mod.Mapping, opts: Optio
     _record(conn, report)
 
 
-def _direct(conn: Connection, src: read.Source, opts: Options, county: str, batch_id: int
-            ) -> tuple[direct_mod.Direct | None, bulk.Dropped | None]:
+def _direct(conn: Connection, src: read.Source, opts: Options, county: str, batch_id: int,
+            placer: placement.Placer) -> tuple[direct_mod.Direct | None, bulk.Dropped | None]:
     """The direct load (loaders.direct) and the bulk load it runs in, when the file is one."""
     if opts.dry_run or not direct_mod.eligible(conn, src, opts.dataset):
         return None, None
     if bulk.claim(conn, src.features) is None:  # not a bulk load after all
         return None, None
     direct = direct_mod.Direct(conn, county=county, dataset=opts.dataset, batch_id=batch_id,
-                               actor=opts.actor)
+                               actor=opts.actor, placer=placer)
     dropped = bulk.drop_indexes(conn)
     conn.execute(text(f"SET LOCAL work_mem = '{bulk.WORK_MEM}'"))
     return direct, dropped
@@ -264,12 +264,10 @@ def _stage(conn: Connection, st: stage.Stager, recs: mapping_mod.Records,
     x, y = shapely.get_x(pts), shapely.get_y(pts)
     cells = h3.cells(y, x)
     # Points are placed here (the SQL rule, vectorised); lines and polygons by the merge.
-    placed = placer.place(x[is_point], y[is_point])
-    place = {}
-    for level, codes in placed.items():
-        col = np.full(len(ok), None, dtype=object)
-        col[is_point] = codes
-        place[level] = col.tolist()
+    place = {}  # per level, each record's area as placer.place_index numbers it
+    for level, index in placer.place_index(x[is_point], y[is_point]).items():
+        place[level] = np.full(len(ok), -1, dtype=np.int32)
+        place[level][is_point] = index
     seq = ok + offset
     rows = _subset({"source_id": recs.source_id, "category": recs.category,
                     "name": recs.name, "condition": recs.condition,
@@ -280,13 +278,14 @@ def _stage(conn: Connection, st: stage.Stager, recs: mapping_mod.Records,
     rows["attributes"] = [stage.JSONB_V1 + orjson.dumps(a) for a in rows["attributes"]]
     if direct is not None and (mine := direct.take(rows["category"], is_point)).any():
         direct.write(conn, st, _subset(rows, mine), x[mine], y[mine], cells[mine],
-                     _subset(place, mine))
+                     {level: index[mine] for level, index in place.items()})
         rest = ~mine
         if not rest.any():
             return
-        rows, place = _subset(rows, rest), _subset(place, rest)
+        rows, place = _subset(rows, rest), {level: v[rest] for level, v in place.items()}
         seq, geoms, cells, is_point = seq[rest], geoms[rest], cells[rest], is_point[rest]
-    st.records(seq, rows, geoms, cells, place)
+    st.records(seq, rows, geoms, cells,
+               {level: placer.lookup(level, index).tolist() for level, index in place.items()})
     covers = []
     for s, g in zip(seq[~is_point].tolist(), geoms[~is_point], strict=True):
         covers += [(s, c, h3.descendant_range(c)[0]) for c in h3.cover_cells(g)]

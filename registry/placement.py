@@ -32,16 +32,30 @@ class Placer:
             areas[level].append((code, g, tuple(g.bounds)))
         return cls(areas)
 
+    def codes(self, level: str) -> list[str]:
+        """The codes of a level's areas, in the order `place_index` counts them."""
+        return [code for code, _, _ in self.areas[level]]
+
+    def lookup(self, level: str, index: np.ndarray) -> np.ndarray:
+        """The codes at `place_index`'s numbers (an object array; None for -1)."""
+        return np.array([*self.codes(level), None], dtype=object)[index]
+
     def place(self, x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
         """Per level, the code of each point (an object array; None where no area holds it)."""
+        return {level: self.lookup(level, index)
+                for level, index in self.place_index(x, y).items()}
+
+    def place_index(self, x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
+        """Per level, the index of each point's area in `codes(level)` (-1 where none holds
+        it): numbers, not a million strings."""
         n = len(x)
         order = np.argsort(x, kind="stable")
         xs, ys = x[order], y[order]
         out: dict[str, np.ndarray] = {}
         for level, items in self.areas.items():
-            codes = np.full(n, None, dtype=object)
+            found = np.full(n, -1, dtype=np.int32)
             free = np.ones(n, dtype=bool)
-            for code, geom, (minx, miny, maxx, maxy) in items:  # lowest code first
+            for k, (_, geom, (minx, miny, maxx, maxy)) in enumerate(items):  # lowest code first
                 lo = np.searchsorted(xs, minx, side="left")
                 hi = np.searchsorted(xs, maxx, side="right")
                 if lo >= hi:
@@ -51,9 +65,9 @@ class Placer:
                 if not len(window):
                     continue
                 hit = window[shapely.intersects_xy(geom, xs[window], ys[window])]
-                codes[hit] = code
+                found[hit] = k
                 free[hit] = False
-            placed = np.empty(n, dtype=object)
-            placed[order] = codes
+            placed = np.empty(n, dtype=np.int32)
+            placed[order] = found
             out[level] = placed
         return out
