@@ -31,7 +31,7 @@ from sqlalchemy import Connection, text
 
 from loaders import stage
 from loaders.read import Source
-from loaders.stage import CSV_IN, Stager
+from loaders.stage import Stager
 from registry import bulk, codes
 from registry.errors import CodeSpaceExhausted
 from registry.models import SCHEMA
@@ -42,7 +42,7 @@ from registry.placement import LEVELS, Placer
 _COLUMNS = ("code", "county", "category", "serial", "status", "condition", "name",
             "dept_admin", "dept_owner", "dept_maintainer", "attributes", "geom", "street_code",
             "community_code", "grid_code", "h3", "batch_id")
-_COPY = f"COPY {SCHEMA}.entity ({', '.join(_COLUMNS)}) {CSV_IN}"  # as stage.Stager writes
+_COPY = f"COPY {SCHEMA}.entity ({', '.join(_COLUMNS)}) {stage.CSV_IN}"  # as stage.Stager writes
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 # The class's counter, locked until commit (created at 0 for a class never numbered).
 _RESERVE = text("""
@@ -52,10 +52,10 @@ _RESERVE = text("""
 """)
 _LIVE = text("SELECT DISTINCT category FROM entity WHERE status NOT IN ('retired', 'void')")
 _LINK_COLUMNS = ["dataset", "source_id", "code", "batch_id"]
-_LINKS = f"COPY {SCHEMA}.crosswalk ({', '.join(_LINK_COLUMNS)}) {CSV_IN}"
+_LINKS = f"COPY {SCHEMA}.crosswalk ({', '.join(_LINK_COLUMNS)}) {stage.CSV_IN}"
 # valid_from and recorded_at: now() by default (migration 0008), the entity's times.
 _VERSION_COLUMNS = ["code", "version", "status", "actor", "reason", "change", "batch_id"]
-_VERSIONS = f"COPY {SCHEMA}.entity_version ({', '.join(_VERSION_COLUMNS)}) {CSV_IN}"
+_VERSIONS = f"COPY {SCHEMA}.entity_version ({', '.join(_VERSION_COLUMNS)}) {stage.CSV_IN}"
 
 
 def eligible(conn: Connection, src: Source, dataset: str) -> bool:
@@ -143,7 +143,7 @@ class Direct:
                               "WHERE county = :county AND category = :k"),
                          {"s": nxt - 1, "county": self._county, "k": k})
 
-    def _linked(self, source_ids: list[str], code: pa.Array) -> list[tuple[str, bytes]]:
+    def _linked(self, source_ids: list[str], code: pa.Array) -> list[tuple[str, memoryview]]:
         """The crosswalk rows and the thin first versions (migration 0007) of some entities
         written, as (COPY statement, CSV)."""
         n = len(code)

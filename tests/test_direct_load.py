@@ -1,6 +1,7 @@
-"""The direct load (loaders.direct) and the staging (loaders.stage) write rows as CSV that
-PostgreSQL parses: text with quotes, commas, new lines, backslashes and Chinese, empty
-attributes and NULLs must come out of the registry as they went into the file."""
+"""The direct load (loaders.direct) writes rows as CSV that PostgreSQL parses, the staging
+(loaders.stage) as binary rows: text with quotes, commas, new lines, backslashes and Chinese,
+empty attributes and NULLs must come out of the registry as they went into the file; the
+streams' worker thread (loaders.streams) must hand its errors to the import."""
 
 from __future__ import annotations
 
@@ -58,7 +59,7 @@ def _point(i: int, props: dict) -> dict:
 def test_tricky_text_survives_the_csv_streams(engine: Engine, tmp_path: Path, direct: list[int],
                                               staged: bool,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    """Both ways write CSV (loaders.stage.csv_block): written directly, or staged and merged."""
+    """Written directly (CSV), or staged (binary) and merged."""
     if staged:
         monkeypatch.setattr(bulk, "MIN_ROWS", 100_000)
     path = _file(tmp_path / "tricky.geojson", [
@@ -168,12 +169,32 @@ def test_two_bulk_imports_at_once_pass_one_after_the_other(
     assert [r.counts["added"] for r in reports] == [10, 20] and sum(direct) == 30
 
 
-def test_a_row_the_server_refuses_mid_stream_leaves_the_registry_as_it_was(
-        engine: Engine, tmp_path: Path, direct: list[int],
+_SQUARE = {"type": "Polygon", "coordinates": [[[113.935, 22.765], [113.936, 22.765],
+                                                [113.936, 22.766], [113.935, 22.765]]]}
+
+
+def _left_as_it_was(engine: Engine) -> None:
+    assert not [t for t in threading.enumerate() if t.name == "citytwin-copy"]
+    with engine.connect() as conn:
+        for table in ("entity", "entity_version", "crosswalk", "serial_counter",
+                      "import_batch"):
+            assert conn.execute(text(f"SELECT count(*) FROM {table}")).scalar() == 0, table
+
+
+@pytest.mark.parametrize("polygons", [False, True], ids=["points", "points-and-polygons"])
+def test_an_error_mid_stream_leaves_the_registry_as_it_was(
+        engine: Engine, tmp_path: Path, direct: list[int], polygons: bool,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """The streams are written by a worker thread (loaders.stage.Stager): an error of the
-    server's there, after chunks were stored, fails the import like any other."""
-    path = _file(tmp_path / "e.geojson", [_point(i, {"BJLX": "0104"}) for i in range(30)])
+    """The streams are written by a worker thread (loaders.streams): a row the server refuses
+    there, after chunks were stored, fails the import like any other — with each chunk's
+    polygons staged (binary rows) between its points (CSV) too — and so does an error of the
+    import's own while the worker writes; no thread is left behind."""
+    features = [_point(i, {"BJLX": "0201"}) for i in range(30)]
+    if polygons:
+        features += [{"type": "Feature", "properties": {"ObjID": f"P{i}", "BJLX": "0201"},
+                      "geometry": _SQUARE} for i in range(30)]
+        features = [f for pair in zip(features[:30], features[30:], strict=True) for f in pair]
+    path = _file(tmp_path / "e.geojson", features)
     real, blocks = stage.csv_block, []
 
     def second_chunk_broken(table):  # noqa: ANN001, ANN202 - block 4: the second chunk's entities
@@ -186,9 +207,20 @@ def test_a_row_the_server_refuses_mid_stream_leaves_the_registry_as_it_was(
     with pytest.raises(psycopg.errors.DataError):
         run(engine, path, Options(dataset="e", chunk=10), county=COUNTY)
     assert len(direct) >= 2 and sys.getswitchinterval() == switch
-    with engine.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM entity")).scalar() == 0
-        assert conn.execute(text("SELECT count(*) FROM serial_counter")).scalar() == 0
+    _left_as_it_was(engine)
     monkeypatch.setattr(stage, "csv_block", real)
+    real_write = direct_mod.Direct.write
+
+    def third_chunk_fails(self, *a) -> None:  # noqa: ANN001 - the import's own error
+        if len(direct) == 2:  # two chunks written
+            raise RuntimeError("killed")
+        real_write(self, *a)
+
+    monkeypatch.setattr(direct_mod.Direct, "write", third_chunk_fails)
+    direct.clear()
+    with pytest.raises(RuntimeError, match="killed"):
+        run(engine, path, Options(dataset="e", chunk=10), county=COUNTY)
+    _left_as_it_was(engine)
+    monkeypatch.setattr(direct_mod.Direct, "write", real_write)
     report = run(engine, path, Options(dataset="e", chunk=10), county=COUNTY)
-    assert report.counts["added"] == 30 and sys.getswitchinterval() == switch
+    assert report.counts["added"] == len(features) and sys.getswitchinterval() == switch

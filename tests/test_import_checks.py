@@ -19,7 +19,7 @@ def test_a_source_id_given_again_is_a_duplicate_in_any_chunk(engine: Engine,
     with engine.begin() as conn:
         empty(conn)
         areas.upsert(conn, admin_areas(), place=False)
-    ids = ["a", "b", "c", "d", "a", "e", "f", "c", "c", "g", "h", "i"]  # chunks of 3
+    ids = ["a", "b", "c", "d", "a", "e", "f", "c", "c", "g", "j", "j"]  # chunks of 3
     path = tmp_path / "dups.geojson"
     path.write_text(json.dumps({"type": "FeatureCollection", "features": [
         {"type": "Feature", "properties": {"ObjID": s, "BJLX": "0104"},
@@ -29,7 +29,8 @@ def test_a_source_id_given_again_is_a_duplicate_in_any_chunk(engine: Engine,
     dups = [(d["record"], d["source_id"], d["reason"]) for d in report.lists["duplicate"]]
     assert dups == [(4, "a", "source id given again (first: record 0)"),
                     (7, "c", "source id given again (first: record 2)"),
-                    (8, "c", "source id given again (first: record 2)")]
+                    (8, "c", "source id given again (first: record 2)"),
+                    (11, "j", "source id given again (first: record 10)")]
     assert report.counts["added"] == len(set(ids))
     with engine.connect() as conn:
         linked = conn.execute(text("SELECT source_id FROM crosswalk ORDER BY source_id"))
