@@ -212,14 +212,15 @@ def test_an_error_mid_stream_leaves_the_registry_as_it_was(
     real_write = direct_mod.Direct.write
 
     def third_chunk_fails(self, *a) -> None:  # noqa: ANN001 - the import's own error
-        if len(direct) == 2:  # two chunks written
-            raise RuntimeError("killed")
+        if len(direct) == 2:  # two chunks written (an error of psycopg's kind: it would strip
+            raise psycopg.errors.QueryCanceled("killed")  # its traceback ending a COPY with it)
         real_write(self, *a)
 
     monkeypatch.setattr(direct_mod.Direct, "write", third_chunk_fails)
     direct.clear()
-    with pytest.raises(RuntimeError, match="killed"):
+    with pytest.raises(psycopg.errors.QueryCanceled, match="killed") as failed:
         run(engine, path, Options(dataset="e", chunk=10), county=COUNTY)
+    assert failed.traceback[-1].name == "third_chunk_fails"  # where it was raised
     _left_as_it_was(engine)
     monkeypatch.setattr(direct_mod.Direct, "write", real_write)
     report = run(engine, path, Options(dataset="e", chunk=10), county=COUNTY)
