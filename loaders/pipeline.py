@@ -130,7 +130,7 @@ def _no_cycle_collection() -> Iterator[None]:
 def _run(conn: Connection, src: read.Source, m: mapping_mod.Mapping, opts: Options,
          county: str, report: Report, progress: Callable[[int, int], None]) -> None:
     merge_mod.lock(conn, opts.dataset, opts.wait)
-    if not opts.dry_run and (src.features >= bulk.MIN_ROWS or src.features < 0):
+    if not opts.dry_run and bulk.may_be_bulk(conn, src.features):
         bulk.queue(conn)  # before any read of the tables a bulk load takes (registry.bulk)
     report.batch_id = conn.execute(text(
         """INSERT INTO import_batch (dataset, actor, file_name, file_hash)

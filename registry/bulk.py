@@ -47,22 +47,40 @@ def _held(conn: Connection, rows: int) -> int:
                         {"n": rows + 1}).scalar()
 
 
+_QUEUE = "hashtext('citytwin.bulk')"
+# The catalog's estimate of the registry's size: no lock on the table (regclass resolves the
+# name without one), -1 until the table was first analysed.
+_ESTIMATE = text("SELECT reltuples FROM pg_class WHERE oid = CAST(:t AS regclass)")
+
+
+def may_be_bulk(conn: Connection, rows: int) -> bool:
+    """Whether an import of `rows` features (-1: not known) may become a bulk load, judged
+    without reading TABLES: big enough, and the registry not estimated at more than twice as
+    many entities (an estimate is stale at times; a load `claim`s only what it counts)."""
+    if 0 <= rows < MIN_ROWS:
+        return False
+    estimate = conn.execute(_ESTIMATE, {"t": f"{SCHEMA}.entity"}).scalar()
+    return rows < 0 or estimate is None or estimate < 0 or estimate <= 2 * rows
+
+
 def queue(conn: Connection) -> None:
     """Wait for the bulk loads before this one (a transaction-level advisory lock): an import
-    that may become a bulk load takes it before it reads any of TABLES, because holding a
-    share of one while waiting for a load that waits for all of them would deadlock."""
-    conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('citytwin.bulk'))"))
+    that `may_be_bulk` takes it before it reads any of TABLES, because holding a share of one
+    while waiting for a load that waits for all of them would deadlock. Other imports do not
+    wait for bulk loads to start (only for the tables they hold)."""
+    conn.execute(text(f"SELECT pg_advisory_xact_lock({_QUEUE})"))
 
 
 def claim(conn: Connection, rows: int) -> int | None:
     """Take the tables for a bulk load of up to `rows` new entities, if it is one, before the
-    merge reads them further; returns the entities they held then (None: not taken). Imports
-    that might be bulk loads pass one at a time (`queue`, which the importer takes before its
-    first read of TABLES), so two of them never both hold a share of `entity` while each
-    waits for all of it."""
+    merge reads them further; returns the entities they held then (None: not taken). Bulk
+    loads pass one at a time: an import that `queue`d at its start holds the turn already;
+    one that did not (its estimate said no) takes the turn only if it is free — it has read
+    the tables, so it never waits for a load that may wait for them."""
     if rows < MIN_ROWS:
         return None
-    queue(conn)
+    if not conn.execute(text(f"SELECT pg_try_advisory_xact_lock({_QUEUE})")).scalar():
+        return None
     held = _held(conn, rows)
     if not is_bulk(rows, held):
         return None

@@ -225,3 +225,27 @@ def test_an_error_mid_stream_leaves_the_registry_as_it_was(
     monkeypatch.setattr(direct_mod.Direct, "write", real_write)
     report = run(engine, path, Options(dataset="e", chunk=10), county=COUNTY)
     assert report.counts["added"] == len(features) and sys.getswitchinterval() == switch
+
+
+def test_a_big_import_into_a_bigger_registry_does_not_wait_for_bulk_loads(
+        engine: Engine, tmp_path: Path, direct: list[int],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only an import that may double the registry waits for the bulk loads before it; one
+    into a registry estimated at more than twice its size runs beside a bulk load (imports of
+    different datasets may run at once) and does not become one."""
+    a = _file(tmp_path / "a.geojson", [_point(i, {"BJLX": "0104"}) for i in range(50)])
+    run(engine, a, Options(dataset="a"), county=COUNTY)  # a bulk load: the registry was empty
+    with engine.begin() as conn:
+        conn.execute(text("ANALYZE entity"))
+    monkeypatch.setattr(bulk, "MIN_ROWS", 10)
+    b = _file(tmp_path / "b.geojson", [_point(100 + i, {"BJLX": "0105"}) for i in range(20)])
+    holder, pool = engine.connect(), ThreadPoolExecutor(1)
+    turn = text("SELECT pg_advisory_lock(hashtext('citytwin.bulk'))")  # a bulk load elsewhere
+    holder.execute(turn)
+    try:
+        report = pool.submit(run, engine, b, Options(dataset="b"), county=COUNTY).result(30)
+    finally:
+        holder.execute(text("SELECT pg_advisory_unlock(hashtext('citytwin.bulk'))"))
+        holder.close()
+        pool.shutdown()
+    assert report.counts["added"] == 20 and sum(direct) == 50  # b staged: not a bulk load
