@@ -13,9 +13,12 @@ everything else."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
+from psycopg.errors import LockNotAvailable
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import OperationalError
 
 from registry.db import quote_ident
 from registry.models import SCHEMA
@@ -84,9 +87,34 @@ def claim(conn: Connection, rows: int) -> int | None:
     held = _held(conn, rows)
     if not is_bulk(rows, held):
         return None
-    names = ", ".join(f"{SCHEMA}.{quote_ident(t)}" for t in TABLES)
-    conn.execute(text(f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE"))
+    _lock_tables(conn)
     return held
+
+
+#: How long a bulk load waits for its tables at a time before it lets go of those it got and
+#: tries again: less than PostgreSQL's deadlock_timeout (1 s). An import that read one of the
+#: tables the load has not got yet, and then waits for one it has, goes on instead of one of
+#: the two being aborted as a deadlock.
+LOCK_WAIT = "400ms"
+
+
+def _lock_tables(conn: Connection) -> None:
+    names = ", ".join(f"{SCHEMA}.{quote_ident(t)}" for t in TABLES)
+    before = conn.execute(text("SELECT current_setting('lock_timeout')")).scalar()
+    conn.execute(text("SELECT set_config('lock_timeout', :v, true)"), {"v": LOCK_WAIT})
+    while True:
+        attempt = conn.begin_nested()
+        try:
+            conn.execute(text(f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE"))
+        except OperationalError as e:
+            attempt.rollback()  # lets go of the tables got so far
+            if not isinstance(e.orig, LockNotAvailable):
+                raise
+            time.sleep(0.05)
+            continue
+        attempt.commit()
+        conn.execute(text("SELECT set_config('lock_timeout', :v, true)"), {"v": before})
+        return
 
 
 @dataclass

@@ -249,3 +249,25 @@ def test_a_big_import_into_a_bigger_registry_does_not_wait_for_bulk_loads(
         holder.close()
         pool.shutdown()
     assert report.counts["added"] == 20 and sum(direct) == 50  # b staged: not a bulk load
+
+
+def test_a_bulk_load_lets_an_import_holding_one_of_its_tables_go_first(
+        engine: Engine, tmp_path: Path, direct: list[int]) -> None:
+    """A bulk load takes its three tables with one LOCK. A transaction that read `crosswalk`
+    before and then asks for `entity`, which the load got first, goes on: the load lets go
+    and tries again (bulk.LOCK_WAIT) instead of one of the two being aborted as a deadlock."""
+    path = _file(tmp_path / "d.geojson", [_point(i, {"BJLX": "0104"}) for i in range(20)])
+    waiting = text("SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_class c "
+                   "ON c.oid = l.relation WHERE c.relname = 'crosswalk' AND NOT l.granted)")
+    with engine.connect() as other, ThreadPoolExecutor(1) as pool:
+        tx = other.begin()
+        other.execute(text("SELECT count(*) FROM crosswalk"))  # a share of crosswalk, held
+        load = pool.submit(run, engine, path, Options(dataset="d"), county=COUNTY)
+        deadline = time.monotonic() + 30
+        while not other.execute(waiting).scalar():  # the load has entity, waits for crosswalk
+            assert time.monotonic() < deadline and not load.done()
+            time.sleep(0.02)
+        held = other.execute(text("SELECT count(*) FROM entity")).scalar()
+        tx.commit()
+        report = load.result(30)
+    assert held == 0 and report.counts["added"] == 20 and sum(direct) == 20
