@@ -182,6 +182,9 @@ def merge(conn: Connection, *, dataset: str, county: str, actor: str, batch_id: 
         "AND batch_id IS DISTINCT FROM :batch_id)"), params).scalar()
     # A load that may double the registry takes its tables first (see registry.bulk).
     held = None if dry_run or dropped else bulk.claim(conn, staged)  # nobody adds meanwhile
+    if staged >= bulk.MIN_ROWS:  # the match's hash of the dataset's links in memory (at 32 MB
+        # it went in batches to disk): a million re-imported records matched in 4.0 s, not 4.4
+        conn.execute(text(f"SET LOCAL work_mem = '{bulk.WORK_MEM}'"))
     conn.execute(text("ANALYZE import_stage"))
     conn.execute(_MATCHED, params)
     conn.execute(text("ANALYZE import_outcome"))
