@@ -4,6 +4,7 @@ stays bounded, with its text decoded right and its coordinates brought to CGCS20
 from __future__ import annotations
 
 import atexit
+import codecs
 import hashlib
 import shutil
 import tempfile
@@ -86,21 +87,22 @@ def detect_dbf_encoding(dbf: Path | IO[bytes], sample_bytes: int = 1 << 20) -> s
             return None
         header_len = int.from_bytes(head[8:10], "little")
         f.read(header_len - 32)  # a zip member cannot seek
-        body = f.read(sample_bytes)
-    if body.isascii():
-        return None
-    # A sample may cut a multi-byte character at its end: drop the tail before decoding.
-    cut = body[: max(0, len(body) - 4)] if len(body) == sample_bytes else body
-    try:
-        cut.decode("utf-8")
-        return "UTF-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        cut.decode("gbk")
-        return "GBK"
-    except UnicodeDecodeError:
-        return None
+        # The first stretch with any non-ASCII byte decides (a layer's first records may all
+        # be plain ASCII, its Chinese names further down): read on until there is one.
+        while (body := f.read(sample_bytes)).isascii():
+            if len(body) < sample_bytes:
+                return None
+    # A stretch may cut a multi-byte character at its end: an incremental decoder keeps such a
+    # tail for later instead of failing on it (dropping a fixed few bytes could cut a GBK
+    # character in two again).
+    final = len(body) < sample_bytes
+    for encoding in ("UTF-8", "GBK"):
+        try:
+            codecs.getincrementaldecoder(encoding)().decode(body, final=final)
+            return encoding
+        except UnicodeDecodeError:
+            continue
+    return None
 
 
 def _shapefile_encoding(path: Path, layer: str | None) -> str | None:
@@ -258,15 +260,23 @@ def chunks(src: Source, size: int = CHUNK) -> Iterator[Chunk]:
             geoms = shapely.from_wkb(wkb) if wkb is not None else np.full(n, None)
             ok = ~shapely.is_missing(geoms)
             geoms[ok] = to_storage(geoms[ok], src.crs)
-            cols = {f: _values(batch.column(names.index(f))) for f in fields}
+            cols = {f: _values(batch.column(names.index(f)), f, src) for f in fields}
             yield Chunk(offset, cols, geoms)
             offset += n
 
 
-def _values(column: Any) -> np.ndarray:
+def _values(column: Any, name: str, src: Source) -> np.ndarray:
     """An Arrow column as the numpy array the mapping reads: strings and binaries as objects,
     numbers and times as numpy types; integers with gaps as Python ints and None (numpy would
-    make them floats: 3 → 3.0)."""
+    make them floats: 3 → 3.0). Text that is not in the encoding it was read as (a `.cpg`
+    that says UTF-8 over GBK bytes) is refused with the field's name, not a decoding error."""
     if column.null_count and pa.types.is_integer(column.type):
         return np.array(column.to_pylist(), dtype=object)
-    return column.to_numpy(zero_copy_only=False)
+    try:
+        return column.to_numpy(zero_copy_only=False)
+    except pa.ArrowException:
+        if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
+            raise
+        raise ImportRefused(
+            f"{src.path.name}: the text of field {name!r} is not {src.encoding or 'UTF-8'} "
+            "(a wrong or missing .cpg?): give its encoding, e.g. --encoding GBK") from None
