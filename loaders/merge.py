@@ -190,8 +190,9 @@ def merge(conn: Connection, *, dataset: str, county: str, actor: str, batch_id: 
     # A load that may double the registry takes its tables first (see registry.bulk).
     held = None if dry_run or dropped else bulk.claim(conn, staged)  # nobody adds meanwhile
     if staged >= bulk.MIN_ROWS:  # the match's hash of the dataset's links in memory (at 32 MB
-        # it went in batches to disk): a million re-imported records matched in 4.0 s, not 4.4
-        conn.execute(text(f"SET LOCAL work_mem = '{bulk.WORK_MEM}'"))
+        # it went in batches to disk): a million re-imported records matched in 4.0 s, not 4.4;
+        # a bulk insert's join and sort by H3 too (below)
+        bulk.roomy(conn)
     conn.execute(text("ANALYZE import_stage"))
     conn.execute(_MATCHED, params)
     conn.execute(text("ANALYZE import_outcome"))
@@ -215,10 +216,8 @@ def merge(conn: Connection, *, dataset: str, county: str, actor: str, batch_id: 
     snap = {"actor": actor, "reason": f"import of {dataset}", "batch_id": batch_id}
     adding = base  # the new entities, all classes
     own = dropped is None and bulk.is_bulk(adding, held)
-    if own:
+    if own:  # (adding ≥ MIN_ROWS: work_mem is roomy already)
         dropped = bulk.drop_indexes(conn)
-        # The join and the sort by H3 of a bulk load in memory, not on disk.
-        conn.execute(text(f"SET LOCAL work_mem = '{bulk.WORK_MEM}'"))
     conn.execute(_INSERT, params)
     # Statistics of the decisions (and of the new rows, after a bulk insert without indexes),
     # or the joins below plan as for empty tables.

@@ -195,7 +195,7 @@ def _direct(conn: Connection, src: read.Source, opts: Options, county: str, batc
     direct = direct_mod.Direct(conn, county=county, dataset=opts.dataset, batch_id=batch_id,
                                actor=opts.actor, placer=placer)
     dropped = bulk.drop_indexes(conn)
-    conn.execute(text(f"SET LOCAL work_mem = '{bulk.WORK_MEM}'"))
+    bulk.roomy(conn)
     return direct, dropped
 
 

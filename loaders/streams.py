@@ -183,35 +183,34 @@ class Streams:
     def _work(self) -> None:
         while True:
             item, size = self._queue.get()
-            if isinstance(item, _Stop):
-                if self._error is None:
-                    try:
-                        self._end(item.exc)
-                    except BaseException as e:  # noqa: BLE001 - handed to the import's thread
-                        self._error = e
+            if isinstance(item, _Stop):  # the open stream ends (failed, if the import did)
+                self._guarded(self._end, item.exc, aborted_too=True)
                 return
             if isinstance(item, threading.Event):
-                if self._error is None and not self._abort:
-                    try:
-                        self._end(None)
-                    except BaseException as e:  # noqa: BLE001 - handed to the import's thread
-                        self._error = e
+                self._guarded(self._end, None)
                 item.set()
                 continue
+            self._guarded(self._write, *item)
+            with self._room:
+                self._pending -= size
+                self._room.notify_all()
+
+    def _guarded(self, action: Any, *args: Any, aborted_too: bool = False) -> None:
+        """Run `action` unless an earlier one failed (or the import did); a failure ends the
+        open stream with it and is kept for the import's thread."""
+        if self._error is not None or (self._abort and not aborted_too):
+            return
+        try:
+            action(*args)
+        except BaseException as e:  # noqa: BLE001 - handed to the import's thread
             try:
-                if self._error is None and not self._abort:
-                    statement, block = item
-                    self._stream(statement).write(block)
-            except BaseException as e:  # noqa: BLE001 - handed to the import's thread
-                try:
-                    self._end(e)
-                except BaseException:  # noqa: BLE001, S110 - the first error is the one told
-                    pass
-                self._error = e
-            finally:
-                with self._room:
-                    self._pending -= size
-                    self._room.notify_all()
+                self._end(e)
+            except BaseException:  # noqa: BLE001, S110 - the first error is the one told
+                pass
+            self._error = e
+
+    def _write(self, statement: str, block: Any) -> None:
+        self._stream(statement).write(block)
 
     def _stream(self, statement: str) -> Any:
         if self._open is None or self._open[0] != statement:

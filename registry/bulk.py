@@ -33,6 +33,11 @@ MIN_ROWS = 100_000
 WORK_MEM = "512MB"
 
 
+def roomy(conn: Connection) -> None:
+    """WORK_MEM for the rest of the transaction: a big load's sorts and hashes in memory."""
+    conn.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
+
+
 def worth_it(conn: Connection, rows: int) -> bool:
     """Whether `rows` new entities are a bulk load: at least MIN_ROWS and at least as many as
     the registry holds."""

@@ -10,6 +10,9 @@ import typer
 from api.cli.common import console, domain_errors, engine, err, settings
 from sample_gis import builtin
 
+#: The crosswalk dataset of a sample that earlier versions registered from its truth file.
+TRUTH_MARK = "sample-truth"
+
 app = typer.Typer(help="Sample data for the demo and the tests.", no_args_is_help=True)
 
 
@@ -39,7 +42,6 @@ def load(
     from sample_gis import areas as sample_areas
     from sample_gis.generate import default_out
     from sample_gis.generate import generate as make
-    from sample_gis.load import DATASET_MARK as TRUTH_MARK
 
     with domain_errors():
         m = make(default_out(scale, seed), scale=scale, seed=seed,
