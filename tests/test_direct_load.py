@@ -105,6 +105,34 @@ def test_a_class_written_directly_and_merged_numbers_on(engine: Engine, tmp_path
     assert serials == list(range(1, 12)) and last == 11 and polygons == 9
 
 
+
+def _files(engine: Engine) -> list[int]:
+    """The tables' files and how many indexes they have."""
+    with engine.connect() as conn:
+        return [conn.execute(text("SELECT pg_relation_filenode(CAST(:t AS regclass))"),
+                             {"t": t}).scalar() for t in bulk.TABLES] + [conn.execute(text(
+            "SELECT count(*) FROM pg_index WHERE indrelid = ANY(CAST(:t AS regclass[]))"),
+            {"t": list(bulk.TABLES)}).scalar()]
+
+
+def test_only_a_bulk_load_into_the_empty_registry_gets_new_table_files(
+        engine: Engine, tmp_path: Path, direct: list[int]) -> None:
+    """The empty tables are truncated (new files, which PostgreSQL fills without WAL at
+    wal_level minimal, the local cluster's setting); a later bulk load into what they hold
+    keeps every row; the indexes are back either way."""
+    *before, indexes = _files(engine)
+    first = _file(tmp_path / "a.geojson", [_point(i, {"BJLX": "0104"}) for i in range(10)])
+    assert run(engine, first, Options(dataset="a"), county=COUNTY).counts["added"] == 10
+    *after, indexes_after = _files(engine)
+    assert all(a != b for a, b in zip(before, after, strict=True))
+    assert indexes_after == indexes > 0
+    second = _file(tmp_path / "b.geojson", [_point(i, {"BJLX": "0105"}) for i in range(20)])
+    assert run(engine, second, Options(dataset="b"), county=COUNTY).counts["added"] == 20
+    assert _files(engine) == [*after, indexes] and sum(direct) == 30
+    with engine.connect() as conn:
+        counts = [conn.execute(text(f"SELECT count(*) FROM {t}")).scalar()
+                  for t in bulk.TABLES]
+    assert counts == [30, 30, 30]
 def test_placement_replaced_after_an_import_keeps_the_first_version(
         engine: Engine, tmp_path: Path, direct: list[int]) -> None:
     """Admin areas change placement without a version; an import's thin first version gets
