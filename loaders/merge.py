@@ -3,6 +3,7 @@ match, mint, insert or update with versions, link the crosswalk, retire what is 
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from sqlalchemy import Connection, text
@@ -166,11 +167,13 @@ _MISSING = text(f"""
     gone AS MATERIALIZED (
         SELECT source_id FROM mine
         EXCEPT SELECT source_id FROM import_stage
-        EXCEPT SELECT source_id FROM import_seen)
+        EXCEPT SELECT source_id FROM import_seen),
+    classes AS MATERIALIZED (SELECT DISTINCT category FROM import_stage)
     SELECT m.source_id, m.code,
            EXISTS (SELECT 1 FROM crosswalk o WHERE o.code = m.code AND o.dataset <> :ds)
-             AS shared
-    FROM mine m JOIN gone g USING (source_id)
+             AS shared,
+           e.category, e.category NOT IN (SELECT category FROM classes) AS class_absent
+    FROM mine m JOIN gone g USING (source_id) JOIN entity e ON e.code = m.code
     ORDER BY m.source_id
 """)
 
@@ -237,9 +240,8 @@ def merge(conn: Connection, *, dataset: str, county: str, actor: str, batch_id: 
     if own:
         dropped.rebuild(conn)
     missing = [dict(r._mapping) for r in conn.execute(_MISSING, params)] if linked_before else []
-    # An entity another dataset still delivers stays: only its link to this one is stale.
     retire = [{"source_id": m["source_id"], "code": m["code"]} for m in missing
-              if not m["shared"]]
+              if retirable(m)]
     if retire_missing and retire:
         _retire(conn, [r["code"] for r in retire], snap, batch_id)
     raw = conn.connection.driver_connection
@@ -248,7 +250,8 @@ def merge(conn: Connection, *, dataset: str, county: str, actor: str, batch_id: 
         "SELECT source_id, code FROM import_outcome WHERE action = 'add' ORDER BY seq"
     ).fetchall()]
     out: dict[str, Any] = {"added": added, "linked": [], "changed": [], "review": [],
-                           "missing": missing, "retired": retire if retire_missing else []}
+                           "missing": missing, "retired": retire if retire_missing else [],
+                           "notes": _absent_classes(conn, dataset, missing)}
     key = {"add": "added", "link": "linked", "changed": "changed", "review": "review"}
     listed = len(added)
     for action, source_id, code, changed, note in raw.execute(
@@ -263,6 +266,29 @@ def merge(conn: Connection, *, dataset: str, county: str, actor: str, batch_id: 
         listed += 1
     out["unchanged"] = staged - listed  # every staged record has one outcome
     return out
+
+
+def retirable(missing: dict[str, Any]) -> bool:
+    """Whether `--retire-missing` retires a record missing from the file: not when another
+    dataset still delivers its entity (only this link is stale), nor when the file has no
+    record of its class at all — then the file is most likely another layer of the dataset
+    (a department's manhole covers and street lamps in two files under one name), and
+    retiring every record of the other layer would be the wrong answer to a naming slip."""
+    return not missing["shared"] and not missing.get("class_absent")
+
+
+def _absent_classes(conn: Connection, dataset: str, missing: list[dict[str, Any]]) -> list[str]:
+    """The report's note on missing records of classes the file has none of."""
+    absent = Counter(m["category"] for m in missing if m.get("class_absent"))
+    if not absent:
+        return []
+    names = dict(conn.execute(text("SELECT code, name_zh FROM category WHERE code = ANY(:k)"),
+                              {"k": list(absent)}).all())
+    classes = ", ".join(f"{k} {names.get(k, '')}: {n:,}" for k, n in sorted(absent.items()))
+    return [f"{sum(absent.values()):,} records of dataset {dataset} missing from this file are "
+            f"of classes it has none of ({classes}); they are listed as missing but never "
+            "retired by --retire-missing. If the dataset's layers come in separate files, "
+            f"import each as a dataset of its own (e.g. {dataset}/<layer>)."]
 
 
 def _link(conn: Connection, params: dict[str, Any]) -> None:

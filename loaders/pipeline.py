@@ -176,6 +176,7 @@ def _run(conn: Connection, src: read.Source, m: mapping_mod.Mapping, opts: Optio
             added = pool.submit(direct.added)
             dropped.rebuild(conn)
         lists["added"] = added.result() + lists["added"]
+    report.notes = [*report.notes, *lists.pop("notes")]
     review = lists.pop("review")
     report.unchanged = lists.pop("unchanged")
     report.lists.update(lists)
@@ -207,6 +208,7 @@ def _record(conn: Connection, report: Report) -> None:
                                   default=str)})
 
 
+_AS_AT = "the file and the registry are as at batch {}: not read again (--full compares it in full)"
 _MERGE_REVIEWS = ("ambiguous match", "its code is", "class changed")  # loaders.merge's notes
 
 
@@ -216,7 +218,7 @@ def _as_before(report: Report, prev: dict[str, Any], opts: Options) -> bool:
     False when this import would do more than that (retire what is still missing)."""
     retired = {r["source_id"] for r in prev.get("retired", [])}
     missing = [m for m in prev.get("missing", []) if m["source_id"] not in retired]
-    if opts.retire_missing and any(not m.get("shared") for m in missing):
+    if opts.retire_missing and any(merge_mod.retirable(m) for m in missing):
         return False
     # Links made by place are compared with the file on the next full read (an entity that
     # no other dataset delivers becomes this one's), and a match the merge sent to review
@@ -231,9 +233,12 @@ def _as_before(report: Report, prev: dict[str, Any], opts: Options) -> bool:
         report.lists[k] = prev.get(k, [])
     report.lists["missing"] = missing
     report.warnings = prev.get("warnings", report.warnings)
-    report.notes = [*report.notes, f"the file and the registry are as at batch "
-                    f"{prev['batch_id']}: not read again (--full compares it in full)"]
+    again = _AS_AT.format(prev["batch_id"])
+    report.notes = [*report.notes, *(n for n in prev.get("notes", [])  # e.g. the merge's
+                                     if n not in report.notes and not n.startswith(_AS_AT[:30])),
+                    again]
     return True
+
 
 
 def _collect(report: Report, recs: mapping_mod.Records, out: validate.Outcome,

@@ -64,6 +64,15 @@ def db(engine: Engine) -> Engine:
     return engine
 
 
+@pytest.fixture
+def reg(db: Engine) -> Engine:
+    """The empty registry with the sample district's admin areas (what an import places in)."""
+    from sample_gis.areas import admin_areas
+    with db.begin() as conn:
+        areas.upsert(conn, admin_areas(), place=False)
+    return db
+
+
 def square(x0: float, y0: float, x1: float, y1: float) -> dict:
     return {"type": "Polygon",
             "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]]}

@@ -32,13 +32,6 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> Manifest:
     return generate(tmp_path_factory.mktemp("loaders") / "s", scale=SCALE, seed=SEED)
 
 
-@pytest.fixture
-def reg(engine: Engine) -> Engine:
-    with engine.begin() as conn:
-        empty(conn)
-        registry_areas.upsert(conn, admin_areas(), place=False)
-    return engine
-
 
 def imp(engine: Engine, m: Manifest, key: str, dataset: str, edition: str = "v1",
         **kw) -> object:

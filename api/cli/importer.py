@@ -31,8 +31,9 @@ def import_layer(
     crs: str | None = typer.Option(None, help="Source CRS: EPSG:4547, gcj02, bd09, ..."),
     encoding: str | None = typer.Option(None, help="Text encoding, e.g. GBK."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Report only; change nothing."),
-    retire_missing: bool = typer.Option(False, "--retire-missing",
-                                        help="Retire entities missing from this file."),
+    retire_missing: bool = typer.Option(
+        False, "--retire-missing", help="Retire the entities missing from this file (of the "
+        "classes it delivers; not those another dataset delivers)."),
     report: Path | None = typer.Option(None, help="Write the changelog here (JSON)."),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 when anything was refused."),
     full: bool = typer.Option(False, "--full", help="Read and compare the file even when it "
