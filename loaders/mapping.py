@@ -37,7 +37,7 @@ CONDITION_VALUES = {"完好": "intact", "破损": "damaged", "丢失": "lost", "
 _CANDIDATES = {
     "source_id": ["ObjID", "SBBM", "FWBM", "camera_id", "device_sn", "source_id", "id", "ID"],
     "category": ["BJLX", "SBLX", "JZLX", "device_type", "camera_type", "category", "小类"],
-    "name": ["ObjName", "SBMC", "JZMC", "device_name", "name", "名称"],
+    "name": ["ObjName", "SBMC", "JZMC", "device_name", "name", "名称", "Name"],  # KML: Name
     "condition": ["ObjState", "ZT", "FWZT", "status", "condition", "状态"],
     "dept_admin": ["DeptName1", "GLDW", "dept", "dept_admin"],
     "dept_owner": ["DeptName2", "QSDW", "owner", "dept_owner"],
@@ -78,7 +78,7 @@ class Mapping:
                             *self.departments.values(), *self.dates.values()) if f}
 
 
-def load(path: Path | None, fields: list[str], *, geometry_fields: tuple[str, ...] = ()
+def load(path: Path | None, fields: list[str], *, format_fields: tuple[str, ...] = ()
          ) -> Mapping:
     """The mapping for a file's fields: the YAML's choices over the defaults."""
     spec: dict[str, Any] = {}
@@ -117,7 +117,7 @@ def load(path: Path | None, fields: list[str], *, geometry_fields: tuple[str, ..
     m.values = {k: {str(a): b for a, b in v.items()} for k, v in (spec.get("values") or {}
                                                                    ).items()}
     # `ct_` fields are what the registry's own export adds (code, status, all source ids).
-    m.drop = set(spec.get("drop") or ()) | set(geometry_fields) | {
+    m.drop = set(spec.get("drop") or ()) | (set(format_fields) - m.mapped_fields()) | {
         f for f in fields if f.startswith("ct_")}
     for key, value in (("source_id", m.source_id), ("category", m.category_field or
                                                     m.category_fixed)):

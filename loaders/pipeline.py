@@ -89,10 +89,7 @@ def district_geometry(conn: Connection) -> Any:
 def run(engine: Engine, path: Path, opts: Options, *, county: str,
         progress: Callable[[int, int], None] = lambda done, total: None) -> Report:
     src = read.open_source(path, layer=opts.layer, crs=opts.crs, encoding=opts.encoding)
-    geometry_fields = tuple(f for f in src.fields
-                            if src.driver == "CSV" and f.lower() in ("lng", "lon", "lat",
-                                                                     "longitude", "latitude"))
-    m = mapping_mod.load(opts.mapping, src.fields, geometry_fields=geometry_fields)
+    m = mapping_mod.load(opts.mapping, src.fields, format_fields=src.format_fields)
     report = Report(opts.dataset, path.name, None, opts.dry_run, src.features, src.notes,
                     {k: [] for k in ORDER}, {"repaired": [], "outside_district": [],
                                              "missing_attribute": []})

@@ -30,6 +30,11 @@ CHUNK = 50_000
 _CSV_X = "lng,lon,longitude,x,经度"
 _CSV_Y = "lat,latitude,y,纬度"
 _CSV_WKT = "WKT,wkt,geometry,geom"
+# What GDAL's KML drivers add to every Placemark: its id, times and how Google Earth draws it
+# (its description, often a table of the source's fields, is kept).
+_KML = ("id", "timestamp", "begin", "end", "altitudeMode", "tessellate",
+        "extrude", "visibility", "drawOrder", "icon", "snippet")
+_FORMAT_FIELDS = {"KML": _KML, "LIBKML": _KML}
 
 
 class ImportRefused(CitytwinError):
@@ -51,6 +56,12 @@ class Source:
     read_path: Path | None = None  # what GDAL reads, when not `path` itself (a bare array)
 
     @property
+    def format_fields(self) -> tuple[str, ...]:
+        """Fields of the format, not of the data (KML's presentation: extrude, visibility …),
+        left out of the attributes unless a mapping names them."""
+        return tuple(f for f in self.fields if f in _FORMAT_FIELDS.get(self.driver, ()))
+
+    @property
     def gdal_path(self) -> Path:
         return self.read_path or self.path
 
@@ -63,10 +74,15 @@ class Chunk:
 
 
 def file_hash(path: Path) -> str:
-    """SHA-256 of the file (and of a Shapefile's sidecars): what "the same file" means."""
+    """SHA-256 of the file (and of a Shapefile's sidecars; of every file, and its name, in a
+    folder such as a FileGDB): what "the same file" means."""
     h = hashlib.sha256()
     parts = [path]
-    if path.suffix.lower() == ".shp":
+    if path.is_dir():
+        parts = sorted(p for p in path.rglob("*") if p.is_file())
+        for p in parts:
+            h.update(p.relative_to(path).as_posix().encode() + b"\0")
+    elif path.suffix.lower() == ".shp":
         parts = sorted(p for p in path.parent.glob(path.stem + ".*")
                        if p.suffix.lower() in (".shp", ".dbf", ".shx", ".prj", ".cpg"))
     for p in parts:
@@ -196,6 +212,16 @@ def open_source(path: Path, *, layer: str | None = None, crs: str | None = None,
         info = pyogrio.read_info(gdal_path, layer=layer, **opts)
     except Exception as e:  # noqa: BLE001 - GDAL's errors are many; the message is the point
         raise ImportRefused(f"{path.name}: GDAL cannot read it: {e}") from None
+    if info["geometry_type"] is None:
+        raise ImportRefused(
+            f"{path.name}{f' (layer {layer})' if layer else ''} has no geometry"
+            + (f": a CSV needs a lon and a lat column ({_or(_CSV_X)}; {_or(_CSV_Y)}) or a WKT "
+               f"column ({_or(_CSV_WKT)}); its columns are {', '.join(map(str, info['fields']))}"
+               if info["driver"] == "CSV" else ": a table of attributes only"))
+    if info["features"] == 0:
+        raise ImportRefused(f"{path.name}{f' (layer {layer})' if layer else ''} has no "
+                            "features: nothing to import (an empty file never retires what "
+                            "the dataset holds)")
     declared = parse_crs(crs)
     if declared is not None:
         resolved: int | str = declared
@@ -219,6 +245,11 @@ def open_source(path: Path, *, layer: str | None = None, crs: str | None = None,
     return Source(path, layer, info["driver"], encoding or info.get("encoding"), resolved,
                   int(info["features"]), [str(f) for f in info["fields"]], file_hash(path),
                   notes, opts, read_path)
+
+
+def _or(names: str) -> str:
+    first, _, last = names.rpartition(",")
+    return f"{first.replace(',', ', ')} or {last}"
 
 
 def _first_bounds(path: Path, layer: str | None, opts: dict[str, Any]) -> Any:
