@@ -29,9 +29,10 @@ import yaml
 
 from loaders.read import ImportRefused
 
+CONDITION_STATES = ("intact", "damaged", "lost", "occupied")
 CONDITION_VALUES = {"完好": "intact", "破损": "damaged", "丢失": "lost", "占用": "occupied",
                     "正常": "intact", "故障": "damaged", "离线": "lost",
-                    **{k: k for k in ("intact", "damaged", "lost", "occupied")}}
+                    **{k: k for k in CONDITION_STATES}}
 # How the district's departments name things (城管 部件 tables, 水务, 住建, IoT, cameras);
 # the first field present in a file wins.
 _CANDIDATES = {
@@ -81,12 +82,7 @@ class Mapping:
 def load(path: Path | None, fields: list[str], *, format_fields: tuple[str, ...] = ()
          ) -> Mapping:
     """The mapping for a file's fields: the YAML's choices over the defaults."""
-    spec: dict[str, Any] = {}
-    if path is not None:
-        try:
-            spec = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as e:
-            raise ImportRefused(f"mapping {path}: {e}") from None
+    spec = read_spec(path) if path is not None else {}
     present = set(fields)
 
     def pick(key: str) -> str | None:
@@ -97,7 +93,7 @@ def load(path: Path | None, fields: list[str], *, format_fields: tuple[str, ...]
                 category_map=dict(CATEGORY_NAMES))
     cat = spec.get("category", pick("category"))
     if isinstance(cat, dict):
-        m.category_field = cat.get("field")
+        m.category_field = cat.get("field", pick("category"))
         m.category_map.update({str(k): str(v) for k, v in (cat.get("map") or {}).items()})
     elif isinstance(cat, str) and cat.isdigit() and cat not in present:
         m.category_fixed = cat
@@ -105,7 +101,7 @@ def load(path: Path | None, fields: list[str], *, format_fields: tuple[str, ...]
         m.category_field = cat
     cond = spec.get("condition", pick("condition"))
     if isinstance(cond, dict):
-        m.condition = cond.get("field")
+        m.condition = cond.get("field", pick("condition"))
         m.condition_map.update({str(k): str(v) for k, v in (cond.get("map") or {}).items()})
     else:
         m.condition = cond
@@ -124,11 +120,77 @@ def load(path: Path | None, fields: list[str], *, format_fields: tuple[str, ...]
         if not value:
             raise ImportRefused(f"no {key} field: none of {', '.join(_CANDIDATES[key])} is "
                                 f"in the file ({', '.join(fields)}); say which in a mapping")
-    for f in m.mapped_fields() | set(m.rename):
+    for f in m.mapped_fields() | set(m.rename) | set(m.values):
         if f not in present:
             raise ImportRefused(f"the mapping names field {f!r}, which the file does not have "
                                 f"(fields: {', '.join(fields)})")
     return m
+
+
+_TEXT = "a field name"
+_TEXT_MAP = "a map of text to text"
+# What each key of a mapping file holds: a field name, or {field, map}, or a map.
+_SHAPES = {"source_id": (_TEXT,), "name": (_TEXT,), "category": (_TEXT, "field+map"),
+           "condition": (_TEXT, "field+map"), "departments": ("roles",), "dates": (_TEXT_MAP,),
+           "attributes": (_TEXT_MAP,), "values": ("maps",), "drop": ("list",)}
+
+
+def read_spec(path: Path) -> dict[str, Any]:
+    """A mapping file, checked for its shape. Every scalar is read as text (YAML's base
+    loader): a class `0101` stays "0101" (YAML 1.1 would read 65, an octal number) and a
+    value map's key `01` stays "01"."""
+    def bad(why: str) -> ImportRefused:
+        return ImportRefused(f"mapping {path}: {why} (see docs/loaders.md for its keys)")
+
+    try:
+        spec = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=yaml.BaseLoader)
+    except UnicodeDecodeError:
+        raise bad("not UTF-8 text: save it as UTF-8") from None
+    except (OSError, yaml.YAMLError) as e:
+        raise bad(str(e)) from None
+    if spec in (None, ""):
+        return {}
+    if not isinstance(spec, dict):
+        raise bad(f"a YAML map of keys ({', '.join(_SHAPES)}) was expected, not a "
+                  f"{type(spec).__name__}")
+    for key, v in spec.items():
+        if key not in _SHAPES:
+            raise bad(f"unknown key {key!r}: the keys are {', '.join(_SHAPES)}")
+        if not any(_fits(v, shape) for shape in _SHAPES[key]):
+            raise bad(f"{key} must be {' or '.join(_DESCRIBE[s] for s in _SHAPES[key])}")
+    for v in (spec.get("condition"),):
+        if isinstance(v, dict):
+            wrong = sorted(set(v.get("map", {}).values()) - set(CONDITION_STATES))
+            if wrong:
+                raise bad(f"condition values map to {', '.join(wrong)}: the states are "
+                          f"{', '.join(CONDITION_STATES)}")
+    return spec
+
+
+_DESCRIBE = {_TEXT: "a field name", "field+map": "{field: NAME, map: {value: value, ...}}",
+             _TEXT_MAP: "a map of names to names", "roles":
+             "a map of admin / owner / maintainer to field names",
+             "maps": "a map of field names to value maps", "list": "a list of field names"}
+
+
+def _texts(v: Any) -> bool:
+    return isinstance(v, dict) and all(isinstance(a, str) and isinstance(b, str) and b
+                                       for a, b in v.items())
+
+
+def _fits(v: Any, shape: str) -> bool:
+    if shape == _TEXT:
+        return isinstance(v, str) and bool(v.strip())
+    if shape == "field+map":
+        return isinstance(v, dict) and set(v) <= {"field", "map"} and (
+            "field" not in v or _fits(v["field"], _TEXT)) and _texts(v.get("map", {}))
+    if shape == _TEXT_MAP:
+        return _texts(v)
+    if shape == "roles":
+        return _texts(v) and set(v) <= {"admin", "owner", "maintainer"}
+    if shape == "maps":
+        return isinstance(v, dict) and all(_texts(m) for m in v.values())
+    return isinstance(v, list) and all(isinstance(f, str) for f in v)  # "list"
 
 
 def value(v: Any) -> Any:
@@ -186,6 +248,26 @@ def _text(values: list[Any]) -> list[str | None]:
     return [v if v is None or type(v) is str else str(v) for v in values]
 
 
+#: Longer source ids are refused (a key column of the crosswalk, indexed).
+SOURCE_ID_LENGTH = 200
+
+
+def _source_ids(values: list[Any], problems: list[str | None]) -> list[str | None]:
+    """Source ids as text: a whole number stored as a float (a GeoJSON's 12.0, a DBF's numeric
+    field) as "12", the way the same id reads from an integer field next month; too long or
+    with a NUL character: a problem of the record."""
+    out = [v if v is None or type(v) is str else
+           str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in values]
+    texts = [v for v in out if v is not None]
+    if texts and (max(map(len, texts)) > SOURCE_ID_LENGTH or "\0" in "".join(texts)):
+        for i, v in enumerate(out):
+            if v is not None and (len(v) > SOURCE_ID_LENGTH or "\0" in v):
+                problems[i] = (f"source id longer than {SOURCE_ID_LENGTH} characters"
+                               if len(v) > SOURCE_ID_LENGTH else "source id with a NUL "
+                               "character")
+    return out
+
+
 def apply(m: Mapping, cols: dict[str, np.ndarray], n: int) -> Records:
     """Map one chunk's columns (converted a column at a time, not a cell at a time)."""
     conv = {f: column(a) for f, a in cols.items() if f not in m.drop}
@@ -196,12 +278,12 @@ def apply(m: Mapping, cols: dict[str, np.ndarray], n: int) -> Records:
     def col(f: str | None) -> list[Any]:
         return conv[f] if f else [None] * n
 
-    sid = _text(col(m.source_id))
+    problems: list[str | None] = [None] * n
+    sid = _source_ids(col(m.source_id), problems)
     raw_cat = [m.category_fixed] * n if m.category_fixed else col(m.category_field)
     cmap = m.category_map
     cats = [None if c is None else cmap.get(c if type(c) is str else str(c), str(c))
             for c in raw_cat]
-    problems: list[str | None] = [None] * n
     for i in np.flatnonzero(np.equal(np.array(sid, dtype=object), None)).tolist():
         problems[i] = "no source id"
     for i in np.flatnonzero(np.equal(np.array(cats, dtype=object), None)).tolist():
@@ -229,7 +311,15 @@ def apply(m: Mapping, cols: dict[str, np.ndarray], n: int) -> Records:
     if EXPORTED_ATTRIBUTES in attr_fields:  # the registry's export: attributes as JSON text
         for a, j in zip(attrs, conv[EXPORTED_ATTRIBUTES], strict=True):
             if isinstance(j, str) and j.startswith("{"):
-                a.update(json.loads(j))
+                try:
+                    parsed = json.loads(j)
+                except ValueError:  # not the export's JSON (cut by a Shapefile's 254 bytes?)
+                    parsed = None
+                if isinstance(parsed, dict):
+                    a.update(parsed)
+                    continue
+            if j is not None:
+                a[EXPORTED_ATTRIBUTES] = j  # kept as it is, like any other field
     # Mapped fields, and others that are nearly always filled: an empty one is a fault to
     # report (a field that is mostly empty, like a change date, is not).
     fields = [f for f in (m.name, m.condition, *m.departments.values(), *m.dates.values()) if f]

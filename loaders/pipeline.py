@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import json
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -74,6 +75,20 @@ class Report:
                 "fingerprint": self.fingerprint}
 
 
+#: A dataset's name: any text of up to 100 characters but `;` (the export's `ct_sources` joins
+#: dataset:source_id pairs with it), control characters, and space at either end.
+DATASET_LENGTH = 100
+
+
+def check_dataset(name: str) -> None:
+    if not name or name != name.strip() or len(name) > DATASET_LENGTH or ";" in name or any(
+            unicodedata.category(c) == "Cc" for c in name):
+        raise read.ImportRefused(
+            f"dataset name {name[:40]!r}{'…' if len(name) > 40 else ''} cannot be used: give "
+            f"1 to {DATASET_LENGTH} characters, without ';', control characters or spaces at "
+            "its ends (e.g. 城管/manhole_covers)")
+
+
 def district_geometry(conn: Connection) -> Any:
     wkb = conn.execute(text(
         "SELECT ST_AsBinary(coalesce((SELECT ST_Union(geom) FROM admin_area "
@@ -88,6 +103,7 @@ def district_geometry(conn: Connection) -> Any:
 
 def run(engine: Engine, path: Path, opts: Options, *, county: str,
         progress: Callable[[int, int], None] = lambda done, total: None) -> Report:
+    check_dataset(opts.dataset)
     src = read.open_source(path, layer=opts.layer, crs=opts.crs, encoding=opts.encoding)
     m = mapping_mod.load(opts.mapping, src.fields, format_fields=src.format_fields)
     report = Report(opts.dataset, path.name, None, opts.dry_run, src.features, src.notes,
@@ -141,6 +157,9 @@ def _run(conn: Connection, src: read.Source, m: mapping_mod.Mapping, opts: Optio
         _record(conn, report)
         return
     d = dictionary.load(conn)
+    if m.category_fixed and m.category_fixed not in d.categories:
+        raise read.ImportRefused(f"the mapping's class {m.category_fixed} is not in the "
+                                 "dictionary (see `citytwin category list`)")
     district = district_geometry(conn)
     placer = placement.Placer.load(conn)
     stage.create(conn)

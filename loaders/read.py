@@ -3,11 +3,7 @@ stays bounded, with its text decoded right and its coordinates brought to CGCS20
 
 from __future__ import annotations
 
-import atexit
-import codecs
 import hashlib
-import shutil
-import tempfile
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,7 +17,8 @@ import shapely
 from pyogrio.raw import open_arrow
 from pyogrio.raw import read as raw_read
 
-from registry.errors import CitytwinError
+from loaders import encoding as enc
+from loaders.errors import ImportRefused
 from spatial import crs as crs_mod
 from spatial.errors import SpatialError
 
@@ -37,8 +34,6 @@ _KML = ("id", "timestamp", "begin", "end", "altitudeMode", "tessellate",
 _FORMAT_FIELDS = {"KML": _KML, "LIBKML": _KML}
 
 
-class ImportRefused(CitytwinError):
-    status, code = 422, "import_refused"
 
 
 @dataclass
@@ -93,9 +88,8 @@ def file_hash(path: Path) -> str:
 
 
 def detect_dbf_encoding(dbf: Path | IO[bytes], sample_bytes: int = 1 << 20) -> str | None:
-    """UTF-8 or GBK for a DBF that came without a `.cpg`. GDAL would read it as Latin-1 and
-    raise nothing, turning 光明路灯 into mojibake, so the bytes are tried: strict UTF-8 first
-    (GBK text is almost never valid UTF-8), then GBK. None: plain ASCII, nothing to decide.
+    """UTF-8 or GBK for a DBF that came without a `.cpg` (`loaders.encoding.detect` on its
+    records). GDAL would read it as Latin-1 and raise nothing, turning 光明路灯 into mojibake.
     `dbf`: a path, or an open binary file (a member of a zip)."""
     with (dbf.open("rb") if isinstance(dbf, Path) else dbf) as f:
         head = f.read(32)
@@ -103,22 +97,7 @@ def detect_dbf_encoding(dbf: Path | IO[bytes], sample_bytes: int = 1 << 20) -> s
             return None
         header_len = int.from_bytes(head[8:10], "little")
         f.read(header_len - 32)  # a zip member cannot seek
-        # The first stretch with any non-ASCII byte decides (a layer's first records may all
-        # be plain ASCII, its Chinese names further down): read on until there is one.
-        while (body := f.read(sample_bytes)).isascii():
-            if len(body) < sample_bytes:
-                return None
-    # A stretch may cut a multi-byte character at its end: an incremental decoder keeps such a
-    # tail for later instead of failing on it (dropping a fixed few bytes could cut a GBK
-    # character in two again).
-    final = len(body) < sample_bytes
-    for encoding in ("UTF-8", "GBK"):
-        try:
-            codecs.getincrementaldecoder(encoding)().decode(body, final=final)
-            return encoding
-        except UnicodeDecodeError:
-            continue
-    return None
+        return enc.detect(f, sample_bytes)
 
 
 def _shapefile_encoding(path: Path, layer: str | None) -> str | None:
@@ -151,27 +130,61 @@ def parse_crs(value: str | None) -> int | str | None:
         raise ImportRefused(f"--crs {value!r}: {e}; or gcj02 / bd09") from None
 
 
-def _bare_array(path: Path) -> Path | None:
-    """A GeoJSON file that is a bare array of Features (GDAL recognises only a
-    FeatureCollection): a copy wrapped in one, made by streaming bytes, never parsed whole.
-    The copy lives in a temporary folder removed when the process ends."""
-    if path.suffix.lower() not in (".json", ".geojson"):
-        return None
-    with path.open("rb") as f:
-        head = f.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
-        if not head.startswith(b"["):
-            return None
-        f.seek(0)
-        if f.read(3) != b"\xef\xbb\xbf":
-            f.seek(0)
-        folder = Path(tempfile.mkdtemp(prefix="citytwin-import-"))
-        atexit.register(shutil.rmtree, folder, True)
-        wrapped = folder / (path.stem + ".geojson")
-        with wrapped.open("wb") as out:
-            out.write(b'{"type": "FeatureCollection", "features": ')
-            shutil.copyfileobj(f, out, 1 << 20)
-            out.write(b"}")
-    return wrapped
+def _sidecars(path: Path) -> None:
+    """A Shapefile is several files; GDAL's words for a missing one do not say which."""
+    if path.suffix.lower() != ".shp":
+        return
+    for suffix, what in ((".dbf", "its attributes, source ids among them"),
+                         (".shx", "the index of its shapes")):
+        if not any(path.with_suffix(s).exists() for s in (suffix, suffix.upper())):
+            raise ImportRefused(f"{path.name} has no {path.stem}{suffix} beside it ({what}): "
+                                "copy all of the Shapefile's files (.shp .shx .dbf .prj .cpg)")
+
+
+def _unreadable(path: Path, e: Exception) -> str:
+    """Why GDAL cannot open a file, in words that say what to do."""
+    if path.suffix.lower() == ".zip":
+        if not zipfile.is_zipfile(path):
+            return f"{path.name} is not a zip archive (damaged, or not fully downloaded?)"
+        with zipfile.ZipFile(path) as z:
+            members = [n for n in z.namelist() if not n.endswith("/")]
+        return (f"{path.name} holds no layer GDAL reads (a Shapefile's .shp with its .dbf "
+                f"and .shx, a .gpkg, a .gdb folder …); it holds: "
+                f"{', '.join(members[:10])}{' …' if len(members) > 10 else ''}")
+    return f"{path.name}: GDAL cannot read it: {e}"
+
+
+def _text_copy(path: Path, encoding: str | None, notes: list[str]
+               ) -> tuple[Path | None, str | None]:
+    """For a text format: a UTF-8 copy when its text is not UTF-8 (given, or detected as
+    GBK) or it is a bare JSON array of Features; the encoding it was read as."""
+    if encoding is not None:
+        encoding = enc.checked(encoding)
+    if path.suffix.lower() not in enc.TEXT_SUFFIXES:
+        return None, encoding
+    wrap = enc.bare_array(path)
+    if enc.is_utf8(encoding) and (found := enc.detect_text_file(path)) and \
+            not enc.is_utf8(found):
+        if encoding is not None:
+            raise ImportRefused(f"{path.name}: its text is not {encoding} (it reads as "
+                                f"{found}): give --encoding {found}, or none")
+        encoding = found
+        notes.append(f"the text was detected as {found}")
+    if wrap:
+        notes.append("a bare JSON array of Features: read as a FeatureCollection")
+    if wrap or not enc.is_utf8(encoding):
+        return enc.utf8_copy(path, encoding or "utf-8", wrap=wrap), encoding
+    return None, encoding
+
+
+def _is_shapefile(path: Path) -> bool:
+    return path.suffix.lower() == ".shp" or (path.suffix.lower() == ".zip" and not
+                                             path.name.lower().endswith(".gdb.zip"))
+
+
+def _has_cpg(path: Path) -> bool:
+    return path.suffix.lower() == ".shp" and any(
+        path.with_suffix(s).exists() for s in (".cpg", ".CPG"))
 
 
 def _options(path: Path) -> dict[str, Any]:
@@ -189,24 +202,32 @@ def open_source(path: Path, *, layer: str | None = None, crs: str | None = None,
     if not path.exists():
         raise ImportRefused(f"{path}: no such file")
     notes: list[str] = []
-    read_path = _bare_array(path)
-    if read_path is not None:
-        notes.append("a bare JSON array of Features: read as a FeatureCollection")
+    _sidecars(path)
+    read_path, encoding = _text_copy(path, encoding, notes)
     gdal_path = read_path or path
     try:
         layers = pyogrio.list_layers(gdal_path)
     except Exception as e:  # noqa: BLE001 - GDAL's errors are many; the message is the point
-        raise ImportRefused(f"{path.name}: GDAL cannot read it: {e}") from None
+        raise ImportRefused(_unreadable(path, e)) from None
+    names = [str(n) for n in layers[:, 0]]
     if layer is None and len(layers) > 1:
-        raise ImportRefused(f"{path.name} has {len(layers)} layers "
-                            f"({', '.join(str(n) for n in layers[:, 0])}): choose one with "
-                            "--layer")
+        raise ImportRefused(f"{path.name} has {len(layers)} layers ({', '.join(names)}): "
+                            "choose one with --layer")
+    if layer is not None and layer not in names:
+        raise ImportRefused(f"{path.name} has no layer {layer!r}: its layers are "
+                            f"{', '.join(names)}")
     opts = _options(path)
-    if encoding is None:
-        encoding = _shapefile_encoding(path, layer)
-        if encoding:
-            notes.append(f"no .cpg: the text was detected as {encoding}")
-    if encoding:
+    if read_path is None and path.suffix.lower() not in enc.TEXT_SUFFIXES:
+        if encoding is None:
+            encoding = _shapefile_encoding(path, layer)
+            if encoding:
+                notes.append(f"no .cpg: the text was detected as {encoding}")
+        elif _has_cpg(path):
+            notes.append(f"--encoding {encoding} overrides the file's .cpg")
+        if encoding and not _is_shapefile(path) and not enc.is_utf8(encoding):
+            raise ImportRefused(f"{path.name}: --encoding applies to Shapefiles and text "
+                                "files (CSV, GeoJSON, KML); this format stores UTF-8")
+    if encoding and read_path is None:
         opts["encoding"] = encoding
     try:
         info = pyogrio.read_info(gdal_path, layer=layer, **opts)
@@ -233,7 +254,11 @@ def open_source(path: Path, *, layer: str | None = None, crs: str | None = None,
         bounds = info.get("total_bounds")
         if bounds is None or not np.isfinite(bounds).all():
             bounds = _first_bounds(gdal_path, layer, opts)
-        if bounds is not None and -180 <= bounds[0] <= bounds[2] <= 180 \
+        if bounds is None or not np.isfinite(bounds).all():
+            raise ImportRefused(
+                f"{path.name}: the first features have no geometry that can be read (empty "
+                "or non-numeric coordinate columns?)")
+        if -180 <= bounds[0] <= bounds[2] <= 180 \
                 and -90 <= bounds[1] <= bounds[3] <= 90:
             resolved = 4326
             notes.append("no CRS in the file: the coordinates are lon/lat, read as WGS84 "
@@ -253,7 +278,11 @@ def _or(names: str) -> str:
 
 
 def _first_bounds(path: Path, layer: str | None, opts: dict[str, Any]) -> Any:
-    _, _, geom, _ = raw_read(path, layer=layer, max_features=1000, **opts)
+    try:
+        _, _, geom, _ = raw_read(path, layer=layer, max_features=1000, **opts)
+    except UnicodeDecodeError:
+        raise ImportRefused(f"{path.name}: its text is not UTF-8: give its encoding, e.g. "
+                            "--encoding GBK") from None
     g = shapely.from_wkb(geom)
     return shapely.total_bounds(g) if len(g) else None
 

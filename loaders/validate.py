@@ -16,9 +16,10 @@ from spatial import geometry as geo
 from spatial.errors import SpatialError
 
 METRES_PER_DEGREE = 111_000.0
-# shapely type ids → geometry family (2 is a LinearRing, 7 a collection: neither is stored)
-_FAMILY = np.array(["point", "line", "", "polygon", "point", "line", "polygon", ""],
-                   dtype=object)
+_NOT_LONLAT = "coordinates outside lon/lat range: metres labelled as degrees?"
+# shapely type ids → geometry family (2 is a LinearRing, 7 a collection: neither is stored;
+# a MultiPoint of one point is taken as that point, one of several is refused)
+_FAMILY = np.array(["point", "line", "", "polygon", "", "line", "polygon", ""], dtype=object)
 
 
 _TYPE_NAMES = ("Point", "LineString", "LinearRing", "Polygon", "MultiPoint", "MultiLineString",
@@ -76,10 +77,12 @@ def check(records: Any, geoms: np.ndarray, d: dictionary.Dictionary, district: A
     refuse(bad, "the geometry has NaN or infinite coordinates")
     out_range = np.zeros(n, dtype=bool)
     np.logical_or.at(out_range, idx, (np.abs(xy[:, 0]) > 180) | (np.abs(xy[:, 1]) > 90))
-    refuse(out_range, "coordinates outside lon/lat range: metres labelled as degrees?")
+    refuse(out_range, _NOT_LONLAT)
     # A one-part MultiPoint is a point; other multipoints are not one entity.
-    multi1 = (shapely.get_type_id(g) == 4) & (shapely.get_num_geometries(g) == 1)
-    g[multi1] = shapely.get_geometry(g[multi1], 0)
+    parts = np.where(shapely.get_type_id(g) == 4, shapely.get_num_geometries(g), 0)
+    g[parts == 1] = shapely.get_geometry(g[parts == 1], 0)
+    refuse(parts > 1, lambda i: f"a MultiPoint of {parts[i]} points is not one entity: split "
+           "it into points (ogr2ogr -explodecollections)")
     types = shapely.get_type_id(g)
     fam = _FAMILY[types]
     allowed = ~known  # unknown classes were refused above
@@ -127,8 +130,13 @@ def _duplicates(sid: list[Any], kept: np.ndarray, status: np.ndarray, reason: np
 def implausible(outcome: Outcome) -> str | None:
     """Most features far from the district means a wrong CRS, not bad features."""
     placed = outcome.status != "refused"
-    if placed.sum() >= 10 and (outcome.outside_m[placed] > 5_000).mean() > 0.5:
+    far = outcome.outside_m[placed]
+    # a few features all hundreds of kilometres away are a wrong CRS as surely
+    if (len(far) >= 10 and (far > 5_000).mean() > 0.5) or (len(far) and (far > 50_000).all()):
         return ("most features land more than 5 km outside the district: is the CRS right "
                 "(metres labelled as degrees, northing and easting swapped, GCJ-02)? "
                 "Give --crs")
+    if (outcome.reason == _NOT_LONLAT).mean() > 0.5:
+        return ("most features' coordinates are not lon/lat after the CRS was applied: "
+                "metres read as degrees? Give the file's CRS with --crs, e.g. EPSG:4547")
     return None

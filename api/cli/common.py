@@ -7,12 +7,14 @@ from collections.abc import Iterator
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from registry.db import make_engine
 from registry.errors import CitytwinError
 from registry.settings import Settings
+from spatial.errors import SpatialError
 
 console = Console()
 err = Console(stderr=True, soft_wrap=True)
@@ -32,9 +34,18 @@ def domain_errors() -> Iterator[None]:
     try:
         yield
     except CitytwinError as e:
-        err.print(f"[bold red]error:[/] {e.message}")
+        err.print(f"[bold red]error:[/] {escape(e.message)}")
         raise typer.Exit(1) from None
-    except OperationalError as e:
-        err.print(f"[bold red]error:[/] database unreachable: {e.orig}")
-        err.print("start it with `citytwin db up`, or check CITYTWIN_DATABASE_URL")
+    except SpatialError as e:  # a CRS, a bbox, a geometry given on the command line
+        err.print(f"[bold red]error:[/] {escape(str(e))}")
+        raise typer.Exit(1) from None
+    except DBAPIError as e:
+        state = getattr(e.orig, "sqlstate", None)
+        if isinstance(e, OperationalError) and (state is None or state.startswith("08")):
+            err.print(f"[bold red]error:[/] database unreachable: {escape(str(e.orig))}")
+            err.print("start it with `citytwin db up`, or check CITYTWIN_DATABASE_URL")
+        else:  # what validation did not catch: the database's own words, not a traceback
+            first = str(e.orig).strip().splitlines()[0] if str(e.orig).strip() else type(e)
+            err.print(f"[bold red]error:[/] the database refused it ({state}): {escape(first)}; "
+                      "nothing was changed")
         raise typer.Exit(1) from None

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
+from collections import Counter
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -42,6 +45,8 @@ def import_layer(
                               "dataset instead of refusing."),
 ) -> None:
     """Import a layer: validated, matched, duplicate-free, in one transaction."""
+    if report is not None:
+        _writable(report)
     s = settings()
     opts = Options(dataset=dataset, layer=layer, mapping=mapping, crs=crs, encoding=encoding,
                    dry_run=dry_run, retire_missing=retire_missing, wait=wait, full=full,
@@ -66,7 +71,9 @@ def import_layer(
         table.add_row(key, f"{counts[key]:,}")
     console.print(table)
     for note in result.notes:
-        console.print(f"note: {note}")
+        console.print(f"note: {escape(note)}")
+    for kind in ("refused", "review", "duplicate"):
+        _reasons(kind, result.lists.get(kind, []))
     if counts["added"] == counts["changed"] == counts["retired"] == 0 and counts["unchanged"]:
         console.print(f"unchanged: {counts['unchanged']:,}")
     if report:
@@ -74,3 +81,34 @@ def import_layer(
                                      default=str), encoding="utf-8")
     if strict and counts["refused"]:
         raise typer.Exit(1)
+
+
+def _writable(path: Path) -> None:
+    """The report's path, checked before the import: once it has committed, a report that
+    cannot be written would lose the list of new codes."""
+    if path.is_dir():
+        raise typer.BadParameter(f"{path} is a folder: give a file name, e.g. "
+                                 f"{path / 'report.json'}", param_hint="--report")
+    if not path.parent.is_dir():
+        raise typer.BadParameter(f"folder {path.parent} does not exist",
+                                 param_hint="--report")
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise typer.BadParameter(f"{path} cannot be written", param_hint="--report")
+
+
+def _reasons(kind: str, items: list[dict]) -> None:
+    """The commonest reasons of a list, so that a whole file's problem (a wrong class, a
+    geometry type the class does not take) shows on the console, not only in the report."""
+    if not items:
+        return
+    counts = Counter(_generic(str(r.get("reason", ""))) for r in items)
+    for reason, n in counts.most_common(3):
+        console.print(f"{kind} {n:,}: {escape(reason)}")
+    if len(counts) > 3:
+        console.print(f"{kind}: {len(counts) - 3} other reasons (see --report)")
+
+
+def _generic(reason: str) -> str:
+    """A reason without the record's own numbers ("outside the district by 812 m")."""
+    return re.sub(r"\d[\d.,]*", "N", reason) if "outside the district" in reason or \
+        "first: record" in reason else reason
