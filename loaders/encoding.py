@@ -33,6 +33,13 @@ def is_utf8(name: str | None) -> bool:
     return name is None or checked(name) in ("utf-8", "ascii")
 
 
+def contradicts(given: str, found: str) -> bool:
+    """Whether the bytes (`detect`: UTF-8 or GBK) plainly are not in the encoding given: text
+    that decodes as strict UTF-8 is UTF-8, and text that does not is not (a GBK detection may
+    be another legacy encoding — Big5 — so it contradicts only a claim of UTF-8)."""
+    return (found == "UTF-8") != is_utf8(given)
+
+
 def detect(f: IO[bytes], stretch: int = 1 << 20) -> str | None:
     """UTF-8 or GBK from the bytes to come (None: plain ASCII, or neither). The first stretch
     with any non-ASCII byte decides — a layer's first records may all be plain ASCII, its

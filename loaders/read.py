@@ -100,10 +100,13 @@ def detect_dbf_encoding(dbf: Path | IO[bytes], sample_bytes: int = 1 << 20) -> s
         return enc.detect(f, sample_bytes)
 
 
-def _shapefile_encoding(path: Path, layer: str | None) -> str | None:
-    """The detected encoding of a Shapefile (also one inside a .zip) without a `.cpg`."""
+def _shapefile_encoding(path: Path, layer: str | None, *, cpg_decides: bool = True
+                        ) -> str | None:
+    """The detected encoding of a Shapefile (also one inside a .zip) without a `.cpg` (or
+    with one, when not `cpg_decides`)."""
     if path.suffix.lower() == ".shp":
-        if path.with_suffix(".cpg").exists() or path.with_suffix(".CPG").exists():
+        if cpg_decides and (path.with_suffix(".cpg").exists() or
+                            path.with_suffix(".CPG").exists()):
             return None
         dbf = path.with_suffix(".dbf")
         return detect_dbf_encoding(dbf) if dbf.exists() else None
@@ -113,7 +116,8 @@ def _shapefile_encoding(path: Path, layer: str | None) -> str | None:
         names = {n.lower(): n for n in z.namelist()}
         stems = [n[:-4] for n in names if n.endswith(".shp")
                  and (layer is None or Path(n).stem == layer.lower())]
-        if len(stems) != 1 or stems[0] + ".cpg" in names or stems[0] + ".dbf" not in names:
+        if len(stems) != 1 or (cpg_decides and stems[0] + ".cpg" in names) or \
+                stems[0] + ".dbf" not in names:
             return None
         return detect_dbf_encoding(z.open(names[stems[0] + ".dbf"]))
 
@@ -163,11 +167,9 @@ def _text_copy(path: Path, encoding: str | None, notes: list[str]
     if path.suffix.lower() not in enc.TEXT_SUFFIXES:
         return None, encoding
     wrap = enc.bare_array(path)
-    if enc.is_utf8(encoding) and (found := enc.detect_text_file(path)) and \
-            not enc.is_utf8(found):
-        if encoding is not None:
-            raise ImportRefused(f"{path.name}: its text is not {encoding} (it reads as "
-                                f"{found}): give --encoding {found}, or none")
+    found = enc.detect_text_file(path)
+    _contradicted(path, encoding, found)
+    if encoding is None and found and not enc.is_utf8(found):
         encoding = found
         notes.append(f"the text was detected as {found}")
     if wrap:
@@ -175,6 +177,12 @@ def _text_copy(path: Path, encoding: str | None, notes: list[str]
     if wrap or not enc.is_utf8(encoding):
         return enc.utf8_copy(path, encoding or "utf-8", wrap=wrap), encoding
     return None, encoding
+
+
+def _contradicted(path: Path, encoding: str | None, found: str | None) -> None:
+    if encoding is not None and found is not None and enc.contradicts(encoding, found):
+        raise ImportRefused(f"{path.name}: its text reads as {found}, not {encoding}: give "
+                            f"--encoding {found}, or none")
 
 
 def _is_shapefile(path: Path) -> bool:
@@ -222,8 +230,10 @@ def open_source(path: Path, *, layer: str | None = None, crs: str | None = None,
             encoding = _shapefile_encoding(path, layer)
             if encoding:
                 notes.append(f"no .cpg: the text was detected as {encoding}")
-        elif _has_cpg(path):
-            notes.append(f"--encoding {encoding} overrides the file's .cpg")
+        else:
+            _contradicted(path, encoding, _shapefile_encoding(path, layer, cpg_decides=False))
+            if _has_cpg(path):
+                notes.append(f"--encoding {encoding} overrides the file's .cpg")
         if encoding and not _is_shapefile(path) and not enc.is_utf8(encoding):
             raise ImportRefused(f"{path.name}: --encoding applies to Shapefiles and text "
                                 "files (CSV, GeoJSON, KML); this format stores UTF-8")
@@ -263,10 +273,16 @@ def open_source(path: Path, *, layer: str | None = None, crs: str | None = None,
             resolved = 4326
             notes.append("no CRS in the file: the coordinates are lon/lat, read as WGS84 "
                          "(say --crs gcj02 if they come from a Chinese web map)")
+        elif -90 <= bounds[0] <= bounds[2] <= 90 and -180 <= bounds[1] <= bounds[3] <= 180:
+            raise ImportRefused(
+                f"{path.name}: its x values ({bounds[0]:g} to {bounds[2]:g}) are latitudes "
+                f"and its y values ({bounds[1]:g} to {bounds[3]:g}) longitudes: are the "
+                "lon and lat columns swapped?")
         else:
             raise ImportRefused(
                 f"{path.name} has no CRS (no .prj?) and its coordinates are not lon/lat "
-                f"(bounds {bounds}): give --crs, e.g. --crs EPSG:4547")
+                f"(x {bounds[0]:g} to {bounds[2]:g}, y {bounds[1]:g} to {bounds[3]:g}): give "
+                "--crs, e.g. --crs EPSG:4547")
     return Source(path, layer, info["driver"], encoding or info.get("encoding"), resolved,
                   int(info["features"]), [str(f) for f in info["fields"]], file_hash(path),
                   notes, opts, read_path)

@@ -67,6 +67,15 @@ def _csv(tmp: Path, body: str, encoding: str = "utf-8") -> Path:
     return path
 
 
+def _utf8_shapefile(tmp: Path) -> Path:
+    path = tmp / "lamps.shp"
+    write(path, shapely.to_wkb(shapely.points([113.93], [22.76])),
+          [np.array(["S0"], dtype=object), np.array(["0118"], dtype=object),
+           np.array(["光明路灯"], dtype=object)], ["ObjID", "BJLX", "name"],
+          driver="ESRI Shapefile", crs="EPSG:4490", geometry_type="Point", encoding="UTF-8")
+    return path
+
+
 CASES = {
     "shapefile without .dbf": (lambda t: _shapefile_without(t, ".dbf"), {},
                                "has no lamps.dbf beside it"),
@@ -83,10 +92,14 @@ CASES = {
                                   {"encoding": "GBK"}, "this format stores UTF-8"),
     "GBK text claimed UTF-8": (lambda t: _csv(t, "ObjID,BJLX,name,lon,lat\nA,0118,光明,"
                                               "113.93,22.76\n", "gbk"),
-                               {"encoding": "UTF-8"}, "its text is not utf-8 .*GBK"),
+                               {"encoding": "UTF-8"}, "reads as GBK, not utf-8: give --encoding GBK"),
     "UTF-8 text claimed GBK": (lambda t: _csv(t, "ObjID,BJLX,name,lon,lat\nA,0118,光明路灯,"
                                               "113.93,22.76\n"),
-                               {"encoding": "GBK"}, "is not gbk text"),
+                               {"encoding": "GBK"}, "reads as UTF-8, not gbk"),
+    "GBK claimed for a UTF-8 Shapefile": (lambda t: _utf8_shapefile(t), {"encoding": "GBK"},
+                                          "reads as UTF-8, not gbk"),
+    "lon and lat swapped": (lambda t: _csv(t, "ObjID,BJLX,lon,lat\nA,0118,22.76,113.93\n"),
+                            {}, "are the lon and lat columns swapped"),
     "coordinates that are not numbers": (lambda t: _csv(t, "ObjID,BJLX,lon,lat\nA,0118,east,"
                                                         "north\n"), {},
                                          "no geometry that can be read"),
