@@ -18,7 +18,16 @@ def require_writer(request: Request) -> str:
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not secrets.compare_digest(given.encode(), token.encode()):
         raise Unauthorized("writes need the header Authorization: Bearer <write token>")
-    return request.headers.get("x-citytwin-actor", "api")[:100] or "api"
+    return _utf8(request.headers.get("x-citytwin-actor", "")).strip()[:100] or "api"
+
+
+def _utf8(header: str) -> str:
+    """A header's text: HTTP carries bytes, which Starlette decodes as Latin-1; a name such
+    as 张三 comes as UTF-8 bytes."""
+    try:
+        return header.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return header
 
 
 Writer = Annotated[str, Depends(require_writer)]

@@ -7,10 +7,13 @@ import logging
 from typing import Any
 
 import orjson
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from psycopg_pool import PoolTimeout
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
 
 from registry.errors import CitytwinError
@@ -20,10 +23,14 @@ log = logging.getLogger("citytwin.api")
 PROBLEM = "application/problem+json"
 
 
-def problem(status: int, code: str, detail: str, **extra: Any) -> Response:
+def problem(status: int, code: str, detail: str, headers: dict[str, str] | None = None, /,
+            **extra: Any) -> Response:
     body = {"type": f"urn:citytwin:problem:{code}", "title": code.replace("_", " "),
-            "status": status, "code": code, "detail": detail, **extra}
-    return Response(orjson.dumps(body, default=str), status_code=status, media_type=PROBLEM)
+            "status": status, "code": code, "detail": detail}
+    for key, value in extra.items():  # an error's own `status` or `code` (the entity's)
+        body[f"entity_{key}" if key in body else key] = value
+    return Response(orjson.dumps(body, default=str), status_code=status, media_type=PROBLEM,
+                    headers=headers)
 
 
 async def _domain(request: Request, exc: Exception) -> Response:
@@ -62,13 +69,26 @@ async def _http(request: Request, exc: Exception) -> Response:
 
 
 async def _database(request: Request, exc: Exception) -> Response:
+    """SQLAlchemy's errors and psycopg's own (a route on a raw psycopg cursor)."""
     log.error("database error on %s %s: %s", request.method, request.url.path, exc)
-    if isinstance(exc, DataError):  # a value the database cannot hold: the request's fault
+    if isinstance(exc, DataError | psycopg.DataError):  # a value the database cannot hold
         return problem(400, "invalid_value", "a value in the request cannot be stored or "
                        "compared (a NUL character, or a number or date out of range)")
-    if isinstance(exc, OperationalError):
-        return problem(503, "database_unavailable", "the database is not reachable; retry later")
+    if isinstance(exc, OperationalError | psycopg.OperationalError):
+        return _busy("database_unavailable", "the database is not reachable; retry later")
     return problem(500, "internal_error", "the request failed inside the server; it was logged")
+
+
+async def _pool(request: Request, exc: Exception) -> Response:
+    """Every connection busy for the pool's whole timeout: the server is overloaded, not
+    broken."""
+    log.warning("no free database connection for %s %s", request.method, request.url.path)
+    return _busy("busy", "the server is busy (every database connection is in use); retry "
+                 "shortly")
+
+
+def _busy(code: str, detail: str) -> Response:
+    return problem(503, code, detail, {"Retry-After": "5"})
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -82,4 +102,7 @@ def register_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(HTTPException, _http)
     app.add_exception_handler(DBAPIError, _database)
+    app.add_exception_handler(psycopg.Error, _database)
+    app.add_exception_handler(PoolTimeoutError, _pool)
+    app.add_exception_handler(PoolTimeout, _pool)
     app.add_exception_handler(Exception, _unexpected)

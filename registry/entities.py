@@ -36,6 +36,9 @@ CONDITION_LABELS = {"intact": "完好", "damaged": "破损", "lost": "丢失", "
 _CONDITION_KEYS = {**{v: k for k, v in CONDITION_LABELS.items()}, **{k: k for k in CONDITIONS}}
 DEPARTMENT_ROLES = ("dept_admin", "dept_owner", "dept_maintainer")  # 主管 / 权属 / 养护
 EDITABLE = ("name", "condition", "geometry", "attributes", *DEPARTMENT_ROLES)
+# Given to `update` as they are, they pass; changed, the way to change them instead.
+_NOT_HERE = {"status": "POST /entities/{code}/retire, suspend, activate or void",
+             "category": "a class change is a new entity — POST /entities/{code}/replace"}
 
 
 @dataclass
@@ -296,8 +299,11 @@ def update(
     valid_from: datetime | None = None,
     batch_id: int | None = None,
 ) -> int:
-    """Change attributes of an entity; returns its version (unchanged when nothing differs)."""
-    unknown = set(changes) - set(EDITABLE)
+    """Change attributes of an entity; returns its version (unchanged when nothing differs).
+    `status` and `category` may be given as they are (a feature sent back whole), not
+    changed: a status changes by a lifecycle action, a class by a replacement."""
+    changes = dict(changes)
+    unknown = set(changes) - set(EDITABLE) - set(_NOT_HERE)
     if unknown:
         raise InvalidInput(
             f"cannot change {', '.join(sorted(unknown))}; editable: {', '.join(EDITABLE)} "
@@ -306,6 +312,9 @@ def update(
     row = _lock(conn, code, expected_version)
     if row.status in lifecycle.FINAL:
         raise Gone(f"{code} is {row.status}: it cannot be changed", status=row.status)
+    for key, how in _NOT_HERE.items():
+        if key in changes and changes.pop(key) not in (None, getattr(row, key)):
+            raise InvalidInput(f"{key} cannot be changed by an edit: {how.format(code=code)}")
     values: dict[str, Any] = {}
     changed: list[str] = []
     for key, new in changes.items():

@@ -103,9 +103,16 @@ def bbox(values: Any, crs: str | int | None = None) -> Envelope:
         _check_lonlat(minx, miny, "bbox")
         _check_lonlat(maxx, maxy, "bbox")
     if src != crslib.STORAGE:
-        # Densify the edges: a projected box is not a lon/lat box.
-        ring = box(minx, miny, maxx, maxy).segmentize(max(maxx - minx, maxy - miny) / 16 or 1)
-        minx, miny, maxx, maxy = crslib.transform(ring, src).bounds
+        # Points along the edges: a projected box is not a lon/lat box (a box of no width
+        # or height too).
+        xs, ys = np.linspace(minx, maxx, 17), np.linspace(miny, maxy, 17)
+        edges = shapely.multipoints(np.column_stack([
+            np.concatenate([xs, xs, np.full(17, minx), np.full(17, maxx)]),
+            np.concatenate([np.full(17, miny), np.full(17, maxy), ys, ys])]))
+        minx, miny, maxx, maxy = crslib.transform(edges, src).bounds
+        if not (np.isfinite([minx, miny, maxx, maxy]).all() and -180 <= minx <= maxx <= 180
+                and -90 <= miny <= maxy <= 90):
+            raise SpatialError(f"bbox is outside the area where EPSG:{src} is defined")
     return Envelope(minx, miny, maxx, maxy)
 
 

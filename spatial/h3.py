@@ -7,6 +7,8 @@ on the res-12 column answers "in cell X" at every coarser resolution exactly.
 
 from __future__ import annotations
 
+import re
+
 import h3
 
 from spatial.errors import SpatialError
@@ -27,8 +29,8 @@ def to_str(value: int) -> str:
 def parse(text: str) -> int:
     """A cell from its hex string (what the API accepts), refused clearly when it is not one."""
     cleaned = text.strip().lower() if isinstance(text, str) else ""
-    if not h3.is_valid_cell(cleaned):
-        raise SpatialError(f"{text!r} is not an H3 cell (15 hex digits, e.g. 8c411c3ae2835ff)")
+    if not re.fullmatch(r"[0-9a-f]{15,16}", cleaned) or not h3.is_valid_cell(cleaned):
+        raise SpatialError(f"{text[:40]!r} is not an H3 cell (15 hex digits, e.g. 8c411c3ae2835ff)")
     return h3.str_to_int(cleaned)
 
 

@@ -20,7 +20,7 @@ from registry.db import database_url, ensure_database, make_engine
 from registry.settings import Settings
 from sample_gis import builtin
 
-TEST_DB = "citytwin_test"
+TEST_DB = os.environ.get("CITYTWIN_TEST_DATABASE_NAME", "citytwin_test")  # runs side by side
 COUNTY = "440311"
 
 

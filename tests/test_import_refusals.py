@@ -92,7 +92,8 @@ CASES = {
                                   {"encoding": "GBK"}, "this format stores UTF-8"),
     "GBK text claimed UTF-8": (lambda t: _csv(t, "ObjID,BJLX,name,lon,lat\nA,0118,光明,"
                                               "113.93,22.76\n", "gbk"),
-                               {"encoding": "UTF-8"}, "reads as GBK, not utf-8: give --encoding GBK"),
+                               {"encoding": "UTF-8"},
+                               "reads as GBK, not utf-8: give --encoding GBK"),
     "UTF-8 text claimed GBK": (lambda t: _csv(t, "ObjID,BJLX,name,lon,lat\nA,0118,光明路灯,"
                                               "113.93,22.76\n"),
                                {"encoding": "GBK"}, "reads as UTF-8, not gbk"),

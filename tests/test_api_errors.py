@@ -1,0 +1,103 @@
+"""Requests a probe of the running API answered with a 500 (or with a silent 200): each now gets
+the 4xx that says what to fix, and writes refuse what they used to drop without a word."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from registry import reads
+from tests.test_api_writes import AUTH, TOKEN, lamp
+
+
+@pytest.fixture
+def client(settings, district):
+    with TestClient(create_app(settings.model_copy(update={"write_token": TOKEN}))) as c:
+        yield c
+
+
+def _create(client, **props) -> str:
+    r = client.post("/collections/lighting/items", json=lamp(**props), headers=AUTH)
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def test_an_edit_of_a_retired_entity_is_410_with_its_status(client):
+    code = _create(client)
+    assert client.post(f"/entities/{code}/retire", headers=AUTH).status_code == 200
+    r = client.patch(f"/collections/lighting/items/{code}", headers=AUTH,
+                     json={"properties": {"name": "x"}})
+    assert r.status_code == 410 and r.json()["entity_status"] == "retired", r.text
+
+
+def test_a_source_id_linked_to_another_entity_is_409(client):
+    src = [{"dataset": "城管", "source_id": "L-1"}]
+    first = _create(client, sources=src)
+    r = client.post("/collections/lighting/items", json=lamp(113.82, sources=src), headers=AUTH)
+    assert r.status_code == 409 and r.json()["entity_code"] == first, r.text
+
+
+@pytest.mark.parametrize(("bbox", "crs", "status"), [
+    ("1,1,1,1", "http://www.opengis.net/def/crs/EPSG/0/3857", 200),
+    ("0,0,1e300,1e300", "http://www.opengis.net/def/crs/EPSG/0/3857", 400),
+])
+def test_a_bbox_of_no_size_or_beyond_its_crs_in_a_projected_crs(client, bbox, crs, status):
+    r = client.get("/collections/lighting/items", params={"bbox": bbox, "bbox-crs": crs})
+    assert r.status_code == status, r.text
+    if status == 400:
+        assert "outside the area where EPSG:3857 is defined" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("cell", ["-1", "608c411c3338937ff", "1" * 1000])
+def test_a_malformed_h3_cell_is_400(client, cell):
+    r = client.get(f"/h3/{cell}/entities")
+    assert r.status_code == 400 and "is not an H3 cell" in r.json()["detail"], r.text
+
+
+def test_a_valid_from_without_a_zone_is_utc(client):
+    code = _create(client)
+    r = client.post(f"/entities/{code}/suspend", headers=AUTH,
+                    json={"valid_from": "2099-01-01T00:00:00"})
+    assert r.status_code == 200, r.text
+    history = client.get(f"/entities/{code}/history").json()
+    assert "2099-01-01T00:00:00+00:00" in str(history)
+
+
+def test_numbers_beyond_64_bits_in_attributes_are_refused(client):
+    r = client.post("/collections/lighting/items", headers=AUTH,
+                    json=lamp(attributes={"x": 10**400}))
+    assert r.status_code == 422 and "beyond 64 bits" in r.json()["detail"], r.text
+    code = _create(client, attributes={"x": 2**62})
+    assert client.get(f"/e/{code}").status_code == 200
+
+
+def test_an_edit_refuses_what_it_cannot_change_instead_of_dropping_it(client):
+    code = _create(client)
+    url = f"/collections/lighting/items/{code}"
+    r = client.patch(url, headers=AUTH, json={"properties": {"status": "retired"}})
+    assert r.status_code == 422 and "/retire" in r.json()["detail"], r.text
+    r = client.patch(url, headers=AUTH, json={"properties": {"category": "0101"}})
+    assert r.status_code == 422 and "replace" in r.json()["detail"], r.text
+    r = client.patch(url, headers=AUTH, json={"properties": {
+        "sources": [{"dataset": "a", "source_id": "1"}]}})
+    assert r.status_code == 422 and "linked when an entity is created" in r.json()["detail"]
+    same = client.patch(url, headers=AUTH, json={"properties": {"status": "active",
+                                                                 "category": "0118",
+                                                                 "name": "路灯 9"}})
+    assert same.status_code == 200 and same.json()["properties"]["name"] == "路灯 9"
+
+
+def test_a_split_with_a_valid_from_is_refused(client):
+    code = _create(client)
+    r = client.post(f"/entities/{code}/split", headers=AUTH, json={
+        "parts": [lamp(), lamp(113.811)], "valid_from": "2020-01-01T00:00:00Z"})
+    assert r.status_code == 422 and "takes effect now" in r.json()["detail"], r.text
+
+
+def test_an_actor_named_in_chinese_is_kept(client, engine):
+    r = client.post("/collections/lighting/items", json=lamp(),
+                    headers={**AUTH, "X-Citytwin-Actor": "张三".encode()})
+    assert r.status_code == 201
+    with engine.connect() as conn:
+        assert [v.actor for v in reads.history(conn, r.json()["id"])] == ["张三"]
