@@ -11,6 +11,9 @@ from pydantic import BaseModel, Field, field_validator
 from registry.entities import DEPARTMENT_ROLES, NewEntity
 from registry.errors import InvalidInput
 
+TEXT = 500  # characters of a name or a department
+PARTS = 100  # entities a split makes or a merge takes
+
 
 class Source(BaseModel):
     dataset: str = Field(min_length=1, max_length=200)
@@ -19,12 +22,12 @@ class Source(BaseModel):
 
 class Properties(BaseModel):
     category: str | None = Field(None, pattern=r"^\d{4}$", description="小类, e.g. 0118")
-    name: str | None = None
+    name: str | None = Field(None, max_length=TEXT)
     condition: str | None = Field(None, description="intact/damaged/lost/occupied or 完好…")
     status: str | None = Field(None, description="provisional or active (new entities)")
-    dept_admin: str | None = None
-    dept_owner: str | None = None
-    dept_maintainer: str | None = None
+    dept_admin: str | None = Field(None, max_length=TEXT)
+    dept_owner: str | None = Field(None, max_length=TEXT)
+    dept_maintainer: str | None = Field(None, max_length=TEXT)
     attributes: dict[str, Any] | None = None
     sources: list[Source] | None = None
 
@@ -82,7 +85,7 @@ class Lineage(Action):
 
 
 class Split(Lineage):
-    parts: list[Feature] = Field(min_length=2)
+    parts: list[Feature] = Field(min_length=2, max_length=PARTS)
 
 
 class Replace(Lineage):
@@ -90,7 +93,7 @@ class Replace(Lineage):
 
 
 class Merge(Lineage):
-    codes: list[str] = Field(min_length=2)
+    codes: list[str] = Field(min_length=2, max_length=PARTS)
     into: Feature
 
 

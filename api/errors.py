@@ -50,6 +50,9 @@ async def _validation(request: Request, exc: Exception) -> Response:
     for e in exc.errors():
         loc = e.get("loc", ())
         in_body = in_body or (bool(loc) and loc[0] == "body")
+        if loc and loc[0] == "body" and (whole := _whole_body(e, loc)):
+            parts.append(whole)
+            continue
         where = ".".join(str(x) for x in loc if x not in ("body", "query", "path"))
         parts.append(f"{where}: {e.get('msg')}")
     detail = "; ".join(parts) or "the request is not valid"
@@ -59,13 +62,27 @@ async def _validation(request: Request, exc: Exception) -> Response:
     return problem(400, "invalid_parameter", detail)
 
 
+def _whole_body(e: dict[str, Any], loc: tuple) -> str | None:
+    """What is wrong with a body as a whole, said plainly (pydantic's words name no field)."""
+    if e.get("type") == "json_invalid":
+        where = f" at character {loc[1]}" if len(loc) > 1 else ""
+        return f"the body is not valid JSON{where}"
+    if len(loc) == 1 and e.get("type") == "missing":
+        return "the request needs a JSON body"
+    if len(loc) == 1 and e.get("type") in ("model_attributes_type", "dict_type"):
+        return ("the body must be a JSON object, sent with Content-Type: application/json")
+    return None
+
+
 async def _http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     detail = exc.detail if isinstance(exc.detail, str) else "request refused"
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"there is no resource at {request.url.path}"
-    return problem(exc.status_code, code, detail)
+    if exc.status_code == 405 and exc.headers and "Allow" in exc.headers:
+        detail = f"{request.method} is not allowed here; allowed: {exc.headers['Allow']}"
+    return problem(exc.status_code, code, detail, exc.headers)
 
 
 async def _database(request: Request, exc: Exception) -> Response:

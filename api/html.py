@@ -22,6 +22,10 @@ def page(title: str, body: str, *, json_link: str | None = None) -> str:
             f"</a>{alt}</nav><h1>{escape(title)}</h1>{body}</body></html>")
 
 
+def link(href: str, text: str) -> str:
+    return f'<a href="{escape(href)}">{escape(text)}</a>'
+
+
 def table(rows: list[dict[str, Any]], columns: list[str] | None = None,
           links: dict[str, str] | None = None) -> str:
     """A table of dicts; `links` maps a column to a URL template with {value}."""

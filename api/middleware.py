@@ -26,6 +26,9 @@ class RequestId:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        head = scope["method"] == "HEAD"  # every GET route answers HEAD: its headers only
+        if head:
+            scope = {**scope, "method": "GET"}
         headers = dict(scope.get("headers") or [])
         rid = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or uuid.uuid4().hex[:16]
         start = time.perf_counter()
@@ -37,6 +40,10 @@ class RequestId:
                 status = message["status"]
                 message["headers"] = [*message.get("headers", []),
                                       (b"x-request-id", rid.encode("latin-1"))]
+            elif head and message["type"] == "http.response.body":
+                if message.get("more_body"):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
             await send(message)
 
         if "\x00" in scope.get("path", "") or b"%00" in scope.get("query_string", b""):

@@ -36,6 +36,7 @@ CONDITION_LABELS = {"intact": "完好", "damaged": "破损", "lost": "丢失", "
 _CONDITION_KEYS = {**{v: k for k, v in CONDITION_LABELS.items()}, **{k: k for k in CONDITIONS}}
 DEPARTMENT_ROLES = ("dept_admin", "dept_owner", "dept_maintainer")  # 主管 / 权属 / 养护
 EDITABLE = ("name", "condition", "geometry", "attributes", *DEPARTMENT_ROLES)
+MAX_VERTICES = 100_000  # a district's largest park outline has a few thousand
 # Given to `update` as they are, they pass; changed, the way to change them instead.
 _NOT_HERE = {"status": "POST /entities/{code}/retire, suspend, activate or void",
              "category": "a class change is a new entity — POST /entities/{code}/replace"}
@@ -71,6 +72,9 @@ def clean_geometry(value: Any, category: dictionary.Category) -> shapely.Geometr
     """The stored form of a geometry for a class, or a domain error saying what is wrong."""
     try:
         geom, _ = geo.clean(value, category.geometry_types)
+        if (n := shapely.get_num_coordinates(geom)) > MAX_VERTICES:
+            raise GeometryError(f"the geometry has {n:,} vertices; an entity takes at most "
+                                f"{MAX_VERTICES:,}: simplify it first")
     except GeometryTypeError as e:
         raise GeometryTypeNotAllowed(
             f"class {category.code} {category.name_zh} ({category.name_en}) takes "

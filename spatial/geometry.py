@@ -24,6 +24,7 @@ def parse(value: Any) -> BaseGeometry:
         return value
     try:
         if isinstance(value, dict):
+            _check_geojson(value)
             return shape(value)
         if isinstance(value, bytes | bytearray | memoryview):
             return shapely.from_wkb(bytes(value))
@@ -34,6 +35,43 @@ def parse(value: Any) -> BaseGeometry:
     raise InvalidGeometry(
         f"a geometry is GeoJSON, WKT or WKB; got {type(value).__name__}"
     )
+
+
+_GEOJSON_TYPES = ("Point", "MultiPoint", "LineString", "MultiLineString", "Polygon",
+                  "MultiPolygon", "GeometryCollection")
+_LONLAT_CRS = ("urn:ogc:def:crs:OGC:1.3:CRS84", "urn:ogc:def:crs:OGC::CRS84",
+               "urn:ogc:def:crs:EPSG::4490", "urn:ogc:def:crs:EPSG::4326", "EPSG:4490",
+               "EPSG:4326")
+
+
+def _check_geojson(value: dict[str, Any]) -> None:
+    """GeoJSON's shape, checked before shapely reads it (its errors name Python internals)."""
+    kind = value.get("type")
+    if kind not in _GEOJSON_TYPES:
+        raise InvalidGeometry(f"a GeoJSON geometry has a type: one of {', '.join(_GEOJSON_TYPES)}"
+                              f"; got {kind!r}")
+    crs = ((value.get("crs") or {}).get("properties") or {}).get("name")
+    if crs is not None and crs not in _LONLAT_CRS:
+        raise InvalidGeometry(f"the geometry's crs {crs!r} is not taken: send lon/lat (CRS84 "
+                              "or EPSG:4490)")
+    if kind == "GeometryCollection":
+        for g in value.get("geometries") or []:
+            if isinstance(g, dict):
+                _check_geojson(g)
+        return
+    coords = value.get("coordinates")
+    depth = {"Point": 0, "MultiPoint": 1, "LineString": 1, "MultiLineString": 2,
+             "Polygon": 2, "MultiPolygon": 3}[kind]
+
+    def ok(c: Any, d: int) -> bool:
+        if d == 0:
+            return isinstance(c, list | tuple) and len(c) in (2, 3) and all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in c)
+        return isinstance(c, list | tuple) and all(ok(x, d - 1) for x in c)
+
+    if not ok(coords, depth):
+        raise InvalidGeometry(f"a GeoJSON {kind} needs coordinates as "
+                              f"{'[' * depth}[x, y]{']' * depth} (numbers, lon then lat)")
 
 
 def family(geom: BaseGeometry) -> str | None:

@@ -101,3 +101,48 @@ def test_an_actor_named_in_chinese_is_kept(client, engine):
     assert r.status_code == 201
     with engine.connect() as conn:
         assert [v.actor for v in reads.history(conn, r.json()["id"])] == ["张三"]
+
+
+def test_head_answers_every_get_and_405_says_what_is_allowed(client):
+    r = client.head("/collections/lighting/items?limit=1")
+    assert r.status_code == 200 and r.content == b"" and "etag" in r.headers
+    r = client.delete("/collections", headers=AUTH)
+    assert r.status_code == 405 and r.headers["allow"] == "GET"
+    assert "allowed: GET" in r.json()["detail"]
+
+
+@pytest.mark.parametrize(("body", "content_type", "message"), [
+    (b"{bad", "application/json", "the body is not valid JSON at character 1"),
+    (b"", None, "the request needs a JSON body"),
+    (b'{"type": "Feature"}', "text/plain", "must be a JSON object, sent with Content-Type"),
+])
+def test_a_body_that_is_not_json_says_so(client, body, content_type, message):
+    headers = {**AUTH, **({"content-type": content_type} if content_type else {})}
+    r = client.post("/collections/lighting/items", content=body, headers=headers)
+    assert r.status_code == 422 and r.json()["detail"] == message or \
+        message in r.json()["detail"], r.text
+
+
+@pytest.mark.parametrize(("geometry", "message"), [
+    ({}, "a GeoJSON geometry has a type"),
+    ({"type": "Point"}, "a GeoJSON Point needs coordinates as [x, y]"),
+    ({"type": "Point", "coordinates": ["a", "b"]}, "needs coordinates as [x, y]"),
+    ({"type": "Point", "coordinates": [113.81, 22.71],
+      "crs": {"type": "name", "properties": {"name": "EPSG:4547"}}}, "send lon/lat"),
+])
+def test_a_geometry_that_cannot_be_read_says_how_to_write_it(client, geometry, message):
+    feature = {**lamp(), "geometry": geometry}
+    r = client.post("/collections/lighting/items", json=feature, headers=AUTH)
+    assert r.status_code in (400, 422) and message in r.json()["detail"], r.text
+    assert "NoneType" not in r.text and "gufunc" not in r.text
+
+
+def test_writes_have_limits(client):
+    r = client.post("/collections/lighting/items", json=lamp(name="灯" * 501), headers=AUTH)
+    assert r.status_code == 422 and "name" in r.json()["detail"]
+    ring = [[113.8 + 0.01 * i / 100_001, 22.7 + (i % 2) * 1e-5] for i in range(100_001)]
+    park = {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [
+        [[113.80, 22.70], *ring, [113.81, 22.72], [113.80, 22.70]]]},
+        "properties": {"category": "0201"}}
+    r = client.post("/collections/entities/items", json=park, headers=AUTH)
+    assert r.status_code == 422 and "at most 100,000" in r.json()["detail"], r.text[:300]

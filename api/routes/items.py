@@ -13,7 +13,7 @@ from psycopg_pool import PoolTimeout
 
 from api import html
 from api.deps import AppSettings, DbTx, Layers
-from api.negotiate import MAX_OFFSET, cached, url, wants_html
+from api.negotiate import MAX_OFFSET, cached, same_query, url, wants_html
 from registry import cql, features, search
 from registry.errors import DatabaseUnavailable, InvalidParameter, NotFound
 from registry.layers import Layer
@@ -122,31 +122,33 @@ def _page(request: Request, settings: AppSettings, layer: Layer, body: str, retu
           matched: int, exact: bool, limit: int, offset: int, crs_uri: str,
           as_html: bool) -> Response:
     path = f"/collections/{layer.id}/items"
-    keep = {k: v for k, v in request.query_params.items() if k not in ("offset", "f")}
+    keep = same_query(request, "offset", "f")
+    pages: dict[str, int] = {}  # next / prev: their offsets
+    if returned == limit and (not exact or offset + returned < matched):
+        pages["next"] = offset + limit
+    if offset > 0:
+        pages["prev"] = max(offset - limit, 0)
     links = [{"rel": "self", "type": GEOJSON,
-              "href": url(request, path, **keep, offset=offset or None)},
+              "href": url(request, path, keep, offset=offset or None)},
              {"rel": "alternate", "type": "text/html",
-              "href": url(request, path, **keep, offset=offset or None, f="html")},
+              "href": url(request, path, keep, offset=offset or None, f="html")},
              {"rel": "collection", "type": "application/json",
               "href": url(request, f"/collections/{layer.id}")}]
-    if returned == limit and (not exact or offset + returned < matched):
-        links.append({"rel": "next", "type": GEOJSON,
-                      "href": url(request, path, **keep, offset=offset + limit)})
-    if offset > 0:
-        links.append({"rel": "prev", "type": GEOJSON,
-                      "href": url(request, path, **keep, offset=max(offset - limit, 0))})
+    links += [{"rel": rel, "type": GEOJSON, "href": url(request, path, keep, offset=at)}
+              for rel, at in pages.items()]
     headers = {"Content-Crs": f"<{crs_uri}>"}
     if as_html:
         feats = orjson.loads(body)
         rows = [{"id": x["id"], **{k: v for k, v in x["properties"].items()
                                    if k not in ("attributes",)}} for x in feats]
-        nav = "".join(f'<a href="{link["href"].replace("&", "&amp;")}">{link["rel"]}</a> '
-                      for link in links if link["rel"] in ("next", "prev"))
+        # The page's own next / prev: the HTML of the same query.
+        nav = " ".join(html.link(url(request, path, keep, offset=at or None, f="html"), rel)
+                       for rel, at in pages.items())
         page = html.page(f"{layer.title}: {offset + 1}–{offset + returned}"
                          + (f" of {matched}" if exact else ""),
                          html.table(rows, links={"id": f"/collections/{layer.id}/items/"
                                                        "{value}?f=html"}) + f"<p>{nav}</p>",
-                         json_link=url(request, path, **keep, offset=offset or None))
+                         json_link=url(request, path, keep, offset=offset or None, f="json"))
         return cached(request, page, "text/html; charset=utf-8", settings.cache_max_age,
                       headers)
     head = {"type": "FeatureCollection", "numberReturned": returned,
@@ -182,7 +184,8 @@ async def item(request: Request, collection_id: str, feature_id: str, catalog: L
         feature = orjson.loads(body)
         props = {k: v for k, v in feature["properties"].items() if k != "attributes"}
         props.update(feature["properties"].get("attributes") or {})
-        page = html.page(f"{feature_id}", html.dl(props), json_link=url(request, path))
+        page = html.page(f"{feature_id}", html.dl(props),
+                         json_link=url(request, path, crs=crs, f="json"))
         return cached(request, page, "text/html; charset=utf-8", settings.cache_max_age,
                       {"Content-Crs": f"<{crs_uri}>"})
     # Links are spliced into the JSON PostgreSQL made: no parse and re-dump per request.
