@@ -67,11 +67,12 @@ def entity_page(code: str, conn: Db, dictionary: Dict) -> HTMLResponse:
     p = f["properties"]
     label, color = STATUS.get(p["status"], (p["status"], "#616161"))
     cond = CONDITION.get(p["condition"] or "", "")
-    body = [f'<p class="code">{code}</p><h1>{escape(p["name"] or p["category_name"])}</h1>',
-            f'<p><span class="badge" style="background:{color}">{label}</span>'
+    body = [f'<p class="code">{escape(code)}</p><h1>{escape(p["name"] or p["category_name"])}</h1>',
+            f'<p><span class="badge" style="background:{color}">{escape(label)}</span>'
             f'{escape(cond)} · {escape(p["category"])} {escape(p["category_name"])}</p>']
     if p["successors"]:
-        links = "、".join(f'<a href="/e/{s["code"]}">{s["code"]}</a>（{s["kind"]}）'
+        links = "、".join(f'<a href="/e/{escape(s["code"])}">{escape(s["code"])}</a>'
+                         f'（{escape(s["kind"])}）'
                          for s in p["successors"])
         body.append(f"<section><h2>已注销，由以下编码继承</h2><p>{links}</p></section>")
     body.append("<section><h2>位置</h2>" + _rows([

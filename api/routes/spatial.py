@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from sqlalchemy import text
 
 from api.deps import AppSettings, DbTx, Dict, Layers
-from api.negotiate import MAX_OFFSET, cached, url
+from api.negotiate import MAX_OFFSET, cached, same_query, url
 from registry import aggregate, areas, codes, features, search
 from registry.errors import InvalidParameter, NotFound
 from registry.search import Query as Search
@@ -30,7 +30,8 @@ def _collection(request: Request, conn: DbTx, q: Search, settings: AppSettings,
         head["numberMatched"] = matched
     if returned == q.limit:
         head["links"] = [{"rel": "next", "type": GEOJSON, "href": url(
-            request, request.url.path, **{**request.query_params, "offset": q.offset + q.limit})}]
+            request, request.url.path, same_query(request, "offset"),
+            offset=q.offset + q.limit)}]
     doc = orjson.dumps(head)[:-1] + b',"features":' + body.encode() + b"}"
     return cached(request, doc, GEOJSON, settings.cache_max_age)
 
