@@ -3,11 +3,15 @@ the 4xx that says what to fix, and writes refuse what they used to drop without 
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from loaders.pipeline import Options, run
 from registry import reads
+from tests.conftest import COUNTY
 from tests.test_api_writes import AUTH, TOKEN, lamp
 
 
@@ -146,3 +150,14 @@ def test_writes_have_limits(client):
         "properties": {"category": "0201"}}
     r = client.post("/collections/entities/items", json=park, headers=AUTH)
     assert r.status_code == 422 and "at most 100,000" in r.json()["detail"], r.text[:300]
+
+
+def test_an_import_batch_names_its_file_not_the_servers_folders(client, engine, tmp_path):
+    path = tmp_path / "lamps.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"ObjID": "A", "BJLX": "0118"},
+         "geometry": {"type": "Point", "coordinates": [113.81, 22.71]}}]}))
+    batch = run(engine, path, Options(dataset="t"), county=COUNTY).batch_id
+    one = client.get(f"/imports/{batch}").json()
+    assert one["file_name"] == "lamps.geojson" and one["counts"]["added"] == 1
+    assert client.get("/imports").json()["imports"][0]["file_name"] == "lamps.geojson"

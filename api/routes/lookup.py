@@ -77,17 +77,22 @@ def changes(request: Request, conn: Db, since: int = Query(0, ge=0, le=BIGINT_MA
     return _json({"since": since, "next_since": last, "changes": items, "links": links})
 
 
+# The file's name, not the server's folders it was read from (the batch keeps the path).
+_FILE = r"substring(file_name from '[^/\\]*$') AS file_name"
+
+
 @router.get("/imports", summary="Import batches")
 def imports(conn: Db, limit: int = Query(100, ge=1, le=1000)) -> Response:
     rows = conn.execute(text(
-        """SELECT id, dataset, actor, started_at, finished_at, file_name, file_hash, counts
-           FROM import_batch ORDER BY id DESC LIMIT :limit"""), {"limit": limit}).all()
+        f"""SELECT id, dataset, actor, started_at, finished_at, {_FILE}, file_hash, counts
+            FROM import_batch ORDER BY id DESC LIMIT :limit"""), {"limit": limit}).all()
     return _json({"imports": [dict(r._mapping) for r in rows]})
 
 
 @router.get("/imports/{batch_id}", summary="One import batch and its changelog")
 def import_batch(conn: Db, batch_id: int = Path(ge=1, le=BIGINT_MAX)) -> Response:
-    row = conn.execute(text("SELECT * FROM import_batch WHERE id = :id"),
+    row = conn.execute(text(f"SELECT id, dataset, actor, started_at, finished_at, {_FILE}, "
+                            "file_hash, counts, report FROM import_batch WHERE id = :id"),
                        {"id": batch_id}).first()
     if row is None:
         raise NotFound(f"no import batch {batch_id}")
