@@ -161,3 +161,11 @@ def test_an_import_batch_names_its_file_not_the_servers_folders(client, engine, 
     one = client.get(f"/imports/{batch}").json()
     assert one["file_name"] == "lamps.geojson" and one["counts"]["added"] == 1
     assert client.get("/imports").json()["imports"][0]["file_name"] == "lamps.geojson"
+
+
+def test_an_area_collections_items_resolve_and_it_refuses_entity_parameters(client):
+    first = client.get("/collections/streets/items").json()["features"][0]["id"]
+    one = client.get(f"/collections/streets/items/{first}")
+    assert one.status_code == 200 and one.json()["id"] == first
+    r = client.get("/collections/streets/items", params={"filter": "garbage((("})
+    assert r.status_code == 400 and "not filter" in r.json()["detail"], r.text

@@ -8,7 +8,7 @@ from datetime import datetime
 import orjson
 import psycopg
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from psycopg_pool import PoolTimeout
 
 from api import html
@@ -98,6 +98,11 @@ def items(
     srid, lat_first, crs_uri = crslib.output(crs, settings.crs)
     envelope = _bbox(bbox, bbox_crs, settings) if bbox else None
     if layer.kind == "areas":
+        if unused := [n for n, v in (("filter", filter_), ("sortby", sortby), ("properties",
+                      properties), ("datetime", datetime_)) if v]:
+            raise InvalidParameter(
+                f"collection {layer.id} holds admin areas: it takes bbox, limit and offset, "
+                f"not {', '.join(unused)} (those are for the entity collections)")
         matched, returned, body = features.area_items(
             conn, layer.level or "", (envelope.minx, envelope.miny, envelope.maxx,
                                       envelope.maxy) if envelope else None,
@@ -166,8 +171,8 @@ async def item(request: Request, collection_id: str, feature_id: str, catalog: L
                f: str | None = Query(None, description="json or html")) -> Response:
     layer = catalog.get(collection_id)
     srid, lat_first, crs_uri = crslib.output(crs, settings.crs)
-    if layer.kind == "areas":
-        raise NotFound("areas are served at /areas/{code}")
+    if layer.kind == "areas":  # an item id the collection lists resolves (OGC API)
+        return RedirectResponse(url(request, f"/areas/{feature_id}"), status_code=307)
     try:
         async with request.app.state.apool.connection(timeout=5) as aconn:
             found = await features.collection_item_async(aconn, feature_id, srid=srid,
