@@ -169,3 +169,13 @@ def test_an_area_collections_items_resolve_and_it_refuses_entity_parameters(clie
     assert one.status_code == 200 and one.json()["id"] == first
     r = client.get("/collections/streets/items", params={"filter": "garbage((("})
     assert r.status_code == 400 and "not filter" in r.json()["detail"], r.text
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"datetime": "foo/2026-01-01T00:00:00Z"}, "'foo' is not RFC 3339"),
+    ({"datetime": "2026-01-01T00:00:00Z/2020-01-01T00:00:00Z"}, "the start is after the end"),
+    ({"sortby": "code,foo"}, "sortby takes one key (got 2)"),
+])
+def test_every_part_of_datetime_and_sortby_is_checked(client, params, message):
+    r = client.get("/collections/lighting/items", params=params)
+    assert r.status_code == 400 and message in r.json()["detail"], r.text

@@ -3,7 +3,7 @@ GeoJSON assembled in PostgreSQL."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import orjson
 import psycopg
@@ -41,21 +41,35 @@ def _datetime(value: str) -> cql.Filter:
     parts = value.split("/")
     if len(parts) > 2:
         raise InvalidParameter("datetime is an instant or start/end (.. for open)")
-    end = parts[-1]
-    if end in ("..", ""):
+    times = [_instant(p) for p in parts]  # each checked, the start too
+    if len(times) == 2 and None not in times and times[0] > times[1]:
+        raise InvalidParameter(f"datetime {value!r}: the start is after the end")
+    end = times[-1]
+    if end is None:
         return cql.Filter("true")
+    return cql.Filter("e.valid_from <= :dt_end", {"dt_end": end})
+
+
+def _instant(text: str) -> datetime | None:
+    """An RFC 3339 time (UTC when it names no zone); None for an open end ('..' or '')."""
+    if text in ("..", ""):
+        return None
     try:
-        when = datetime.fromisoformat(end.replace("Z", "+00:00"))
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise InvalidParameter(
-            f"datetime {end!r} is not RFC 3339, e.g. 2026-01-31T00:00:00Z") from None
-    return cql.Filter("e.valid_from <= :dt_end", {"dt_end": when})
+            f"datetime {text!r} is not RFC 3339, e.g. 2026-01-31T00:00:00Z") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _sort(sortby: str | None) -> str:
     if not sortby:
         return "code"
-    first = sortby.split(",")[0].strip()
+    keys = [k.strip() for k in sortby.split(",") if k.strip()]
+    if len(keys) != 1:
+        raise InvalidParameter(f"sortby takes one key (got {len(keys)}): one of "
+                               f"{', '.join(sorted(SORT_KEYS))}, prefix - for descending")
+    first = keys[0]
     desc = first.startswith("-")
     key = first.lstrip("+-")
     if key not in SORT_KEYS:
