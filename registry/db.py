@@ -118,6 +118,7 @@ def make_engine(settings: Settings, database: str | None = None, **kw: object) -
     options: dict[str, object] = {
         "pool_size": settings.pool_size,
         "max_overflow": settings.pool_overflow,
+        "pool_timeout": settings.pool_timeout,
         # search_path so SQL names tables plainly; jit off and no parallel workers also on an
         # external database: PostGIS costs its predicates high, so a 2 ms bbox query got a
         # parallel plan whose worker start-up alone took 10-20 ms (bench/spatial.py).

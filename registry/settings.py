@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     county: str = Field("440311", pattern=r"^\d{6}$")
     pool_size: int = Field(8, ge=1, le=200)
     pool_overflow: int = Field(8, ge=0, le=200)
+    #: Seconds a request waits for a free connection before the API answers 503 busy.
+    pool_timeout: float = Field(30, gt=0, le=600)
     #: Bearer token that write endpoints require. Never committed: set it in the environment.
     write_token: str | None = None
     #: The address people reach the API at (printed in QR tags and links that leave the

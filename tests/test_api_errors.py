@@ -179,3 +179,17 @@ def test_an_area_collections_items_resolve_and_it_refuses_entity_parameters(clie
 def test_every_part_of_datetime_and_sortby_is_checked(client, params, message):
     r = client.get("/collections/lighting/items", params=params)
     assert r.status_code == 400 and message in r.json()["detail"], r.text
+
+
+def test_a_server_with_every_connection_busy_says_busy_and_still_answers_health(settings,
+                                                                                 district):
+    small = settings.model_copy(update={"pool_size": 1, "pool_overflow": 0,
+                                        "pool_timeout": 0.5})
+    with TestClient(create_app(small)) as c:
+        with c.app.state.engine.connect():  # the only connection, held
+            r = c.get("/collections/lighting/items")
+            assert r.status_code == 503 and r.json()["code"] == "busy", r.text
+            assert r.headers["retry-after"] == "5"
+            assert c.get("/health").status_code == 200
+            assert c.get("/codes/44031101180000019/check").status_code in (200, 422)
+        assert c.get("/collections/lighting/items").status_code == 200
