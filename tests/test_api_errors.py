@@ -193,3 +193,11 @@ def test_a_server_with_every_connection_busy_says_busy_and_still_answers_health(
             assert c.get("/health").status_code == 200
             assert c.get("/codes/44031101180000019/check").status_code in (200, 422)
         assert c.get("/collections/lighting/items").status_code == 200
+
+
+def test_every_link_of_a_tilesets_document_resolves(client):
+    doc = client.get("/collections/lighting/tiles").json()
+    for link in doc["tilesets"][0]["links"]:
+        if not link.get("templated"):
+            assert client.get(link["href"]).status_code == 200, link
+    assert client.get("/tiles/map.json").json() == client.get("/tiles.json").json()

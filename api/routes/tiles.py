@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from api.deps import AppSettings, Db, Layers
 from api.negotiate import cached, url
 from registry import areas
+from registry.layers import Layer
 from tiles import style, tilejson
 from tiles.service import MAP
 
@@ -63,6 +64,8 @@ def map_tilejson(request: Request, conn: Db, catalog: Layers,
 @router.get("/tiles/{layer}.json", summary="TileJSON of one layer")
 def layer_tilejson(request: Request, layer: str, conn: Db, catalog: Layers,
                    settings: AppSettings) -> Response:
+    if layer == MAP:  # the map's tiles are /tiles/map/…: its TileJSON answers here too
+        return map_tilejson(request, conn, catalog, settings)
     one = catalog.get(layer)
     doc = tilejson.tilejson(url(request, ""), one.title, [one],
                             f"/tiles/{one.id}/{{z}}/{{x}}/{{y}}.mvt", areas.extent(conn))
@@ -92,9 +95,21 @@ def matrix_set(request: Request, settings: AppSettings) -> Response:
 @router.get("/collections/{collection_id}/tiles", summary="OGC API - Tiles: tilesets")
 def tilesets(request: Request, collection_id: str, catalog: Layers,
              settings: AppSettings) -> Response:
-    layer = catalog.get(collection_id)
+    doc = {"tilesets": [_tileset(request, catalog.get(collection_id))]}
+    return cached(request, orjson.dumps(doc), "application/json", settings.cache_max_age)
+
+
+@router.get("/collections/{collection_id}/tiles/WebMercatorQuad",
+            summary="OGC API - Tiles: the layer's tileset (what its tilesets' self link names)")
+def tileset(request: Request, collection_id: str, catalog: Layers,
+            settings: AppSettings) -> Response:
+    doc = _tileset(request, catalog.get(collection_id))
+    return cached(request, orjson.dumps(doc), "application/json", settings.cache_max_age)
+
+
+def _tileset(request: Request, layer: Layer) -> dict:
     base = f"/collections/{layer.id}/tiles/WebMercatorQuad"
-    doc = {"tilesets": [{
+    return {
         "title": layer.title, "dataType": "vector", "tileMatrixSetURI": TMS,
         "crs": "http://www.opengis.net/def/crs/EPSG/0/3857",
         "links": [
@@ -103,5 +118,4 @@ def tilesets(request: Request, collection_id: str, catalog: Layers,
              "href": url(request, "/tileMatrixSets/WebMercatorQuad")},
             {"rel": "item", "type": MVT, "templated": True,
              "href": url(request, "") + base + "/{tileMatrix}/{tileRow}/{tileCol}"},
-        ]}]}
-    return cached(request, orjson.dumps(doc), "application/json", settings.cache_max_age)
+        ]}
