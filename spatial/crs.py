@@ -76,14 +76,15 @@ def uri(code: int | None) -> str:
     return CRS84_URI if code is None else f"http://www.opengis.net/def/crs/EPSG/0/{code}"
 
 
-def output(value: str | None, allowed: list[str]) -> tuple[int, bool, str]:
-    """(srid to transform to, latitude/northing first?, URI) for a `crs` request parameter.
-    CRS84 is the storage CRS read lon/lat (CGCS2000 ≈ WGS84 here, no transform)."""
+def output(value: str | None, allowed: list[str], param: str = "crs"
+           ) -> tuple[int, bool, str]:
+    """(srid to transform to, latitude/northing first?, URI) for a `crs` (or `param`) request
+    parameter. CRS84 is the storage CRS read lon/lat (CGCS2000 ≈ WGS84 here, no transform)."""
     text = (value or CRS84_URI).strip()
     code = None if text in (CRS84_URI, "CRS84", "OGC:CRS84") else epsg(text)
     name = "CRS84" if code is None else f"EPSG:{code}"
     if name not in allowed:
-        raise SpatialError(f"crs {text!r} is not offered; use one of "
+        raise SpatialError(f"{param} {text!r} is not offered; use one of "
                            + ", ".join(uri(None if a == "CRS84" else epsg(a)) for a in allowed))
     if code is None:
         return STORAGE, False, CRS84_URI

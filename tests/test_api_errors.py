@@ -201,3 +201,12 @@ def test_every_link_of_a_tilesets_document_resolves(client):
         if not link.get("templated"):
             assert client.get(link["href"]).status_code == 200, link
     assert client.get("/tiles/map.json").json() == client.get("/tiles.json").json()
+
+
+def test_bbox_crs_messages_name_the_parameter_and_the_axis_order(client):
+    r = client.get("/collections/lighting/items", params={"bbox": "1,2,3,4",
+                                                          "bbox-crs": "EPSG:2000"})
+    assert r.status_code == 400 and r.json()["detail"].startswith("bbox-crs 'EPSG:2000'")
+    r = client.get("/collections/lighting/items", params={
+        "bbox": "113.9,22.7,114,22.8", "bbox-crs": "http://www.opengis.net/def/crs/EPSG/0/4326"})
+    assert r.status_code == 400 and "minlat,minlon,maxlat,maxlon" in r.json()["detail"], r.text

@@ -20,6 +20,7 @@ from registry.layers import Layer
 from registry.search import Query as Search
 from spatial import area
 from spatial import crs as crslib
+from spatial.errors import SpatialError
 
 router = APIRouter(tags=["OGC API - Features"])
 GEOJSON = "application/geo+json"
@@ -30,10 +31,17 @@ def _bbox(values: str, bbox_crs: str | None, settings: AppSettings) -> area.Enve
     numbers = [v for v in values.split(",") if v.strip()]
     if len(numbers) == 6:
         raise InvalidParameter("3D bboxes are not supported: give minx,miny,maxx,maxy")
-    srid, lat_first, _ = crslib.output(bbox_crs, settings.crs)
+    srid, lat_first, _ = crslib.output(bbox_crs, settings.crs, "bbox-crs")
     if lat_first and len(numbers) == 4:  # EPSG:4326 / 4490 / 4547 list northing first
         numbers = [numbers[1], numbers[0], numbers[3], numbers[2]]
-    return area.bbox(numbers, None if srid == crslib.STORAGE else srid)
+    try:
+        return area.bbox(numbers, None if srid == crslib.STORAGE else srid)
+    except SpatialError as e:
+        if not lat_first:
+            raise
+        raise SpatialError(f"{e}; in bbox-crs EPSG:{srid} a bbox lists northing (latitude) "
+                           "first: minlat,minlon,maxlat,maxlon — or leave out bbox-crs for "
+                           "lon/lat") from None
 
 
 def _datetime(value: str) -> cql.Filter:
