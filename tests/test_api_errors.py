@@ -210,3 +210,17 @@ def test_bbox_crs_messages_name_the_parameter_and_the_axis_order(client):
     r = client.get("/collections/lighting/items", params={
         "bbox": "113.9,22.7,114,22.8", "bbox-crs": "http://www.opengis.net/def/crs/EPSG/0/4326"})
     assert r.status_code == 400 and "minlat,minlon,maxlat,maxlon" in r.json()["detail"], r.text
+
+
+def test_an_item_in_another_crs_has_its_own_etag_which_if_match_takes(client):
+    code = _create(client)
+    url_ = f"/collections/lighting/items/{code}"
+    plain = client.get(url_).headers["etag"]
+    projected = client.get(url_, params={"crs": "http://www.opengis.net/def/crs/EPSG/0/4547"})
+    assert projected.headers["etag"] != plain
+    stale = client.get(url_, params={"crs": "http://www.opengis.net/def/crs/EPSG/0/4547"},
+                       headers={"If-None-Match": plain})
+    assert stale.status_code == 200  # not the CRS84 bytes' 304
+    r = client.patch(url_, headers={**AUTH, "If-Match": projected.headers["etag"]},
+                     json={"properties": {"name": "x"}})
+    assert r.status_code == 200, r.text

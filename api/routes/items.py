@@ -222,6 +222,9 @@ async def item(request: Request, collection_id: str, feature_id: str, catalog: L
          "href": url(request, f"/collections/{layer.id}")},
         {"rel": "describedby", "type": GEOJSON, "href": url(request, f"/entities/{feature_id}")},
     ])
-    headers = {"Content-Crs": f"<{crs_uri}>", "ETag": f'"{feature_id}-{version}"'}
+    # One ETag a representation: the same version in another CRS is other bytes (If-Match
+    # reads the code and version before the @)
+    tag = f"{feature_id}-{version}" + ("" if crs is None else f"@{srid}")
+    headers = {"Content-Crs": f"<{crs_uri}>", "ETag": f'"{tag}"'}
     doc = body[:-1].encode() + b', "links" : ' + links + b"}"
     return cached(request, doc, GEOJSON, settings.cache_max_age, headers)

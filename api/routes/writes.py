@@ -27,7 +27,7 @@ def expected_version(code: str, if_match: str | None) -> int | None:
     """The version an If-Match header pins (our ETags are "CODE-VERSION")."""
     if not if_match or if_match.strip() == "*":
         return None
-    tag = if_match.strip().removeprefix("W/").strip('"')
+    tag = if_match.strip().removeprefix("W/").strip('"').partition("@")[0]  # @srid: its CRS
     prefix, _, version = tag.rpartition("-")
     if prefix != code or not version.isdigit():
         raise PreconditionFailed(f"If-Match {if_match} is not an ETag of {code}; "
