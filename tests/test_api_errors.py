@@ -224,3 +224,16 @@ def test_an_item_in_another_crs_has_its_own_etag_which_if_match_takes(client):
     r = client.patch(url_, headers={**AUTH, "If-Match": projected.headers["etag"]},
                      json={"properties": {"name": "x"}})
     assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize("where", [[0, 0], [22.71, 113.81], [12669000, 2599000]],
+                         ids=["null-island", "lat-lon", "metres"])
+def test_a_write_far_outside_the_district_is_refused(client, where):
+    feature = {**lamp(), "geometry": {"type": "Point", "coordinates": where}}
+    r = client.post("/collections/lighting/items", json=feature, headers=AUTH)
+    assert r.status_code == 422 and ("outside the district" in r.json()["detail"] or
+                                     "outside lon" in r.json()["detail"]), r.text
+    code = _create(client)
+    r = client.patch(f"/collections/lighting/items/{code}", headers=AUTH,
+                     json={"geometry": {"type": "Point", "coordinates": [0, 0]}})
+    assert r.status_code == 422 and "outside the district" in r.json()["detail"], r.text

@@ -3,8 +3,10 @@ Deleting a coded entity retires it: codes are permanent."""
 
 from __future__ import annotations
 
+import shapely
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import Response
+from sqlalchemy import text
 
 from api.auth import Writer
 from api.bodies import Feature, PatchFeature, changes, new_entity
@@ -14,6 +16,8 @@ from registry import codes, entities, features
 from registry.dictionary import Dictionary
 from registry.errors import InvalidInput, PreconditionFailed, VersionConflict
 from registry.layers import Layer
+from spatial import geometry as geo
+from spatial.errors import SpatialError
 
 router = APIRouter(tags=["OGC API - Features (writes)"])
 GEOJSON = "application/geo+json"
@@ -52,6 +56,31 @@ def _feature_response(request: Request, layer: Layer, conn, code: str,  # noqa: 
     return Response(feature.json, status_code=status, media_type=GEOJSON, headers=headers)
 
 
+# A geometry this far (in degrees, ~10 km) from every street of the district is a mistake:
+# latitude first, metres, another city. Checked only when the registry has its areas.
+_NEAR = 0.1
+_FAR = text("""
+    SELECT EXISTS (SELECT 1 FROM admin_area WHERE level IN ('district', 'street'))
+       AND NOT EXISTS (SELECT 1 FROM admin_area WHERE level IN ('district', 'street')
+                       AND ST_DWithin(geom, ST_GeomFromWKB(:wkb, 4490), :near))
+""")
+
+
+def _in_district(conn, geometry: dict) -> None:  # noqa: ANN001
+    try:
+        geom = geo.parse(geometry)
+    except SpatialError:
+        return  # the registry's own checks say what is wrong with it (so for these:)
+    minx, miny, maxx, maxy = geom.bounds
+    if geom.is_empty or not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
+        return
+    wkb = shapely.to_wkb(geom)
+    if conn.execute(_FAR, {"wkb": wkb, "near": _NEAR}).scalar():
+        raise InvalidInput("the geometry lies outside the district (more than ~10 km from "
+                           "it): coordinates are lon, lat in that order, in degrees "
+                           "(CRS84 / EPSG:4490)")
+
+
 @router.post("/collections/{collection_id}/items", status_code=201,
              summary="Register a new entity (mints its code)")
 def create(request: Request, collection_id: str, body: Feature, engine: DbEngine,
@@ -60,6 +89,7 @@ def create(request: Request, collection_id: str, body: Feature, engine: DbEngine
     item = new_entity(body)
     _check_layer(layer, item.category)
     with engine.begin() as conn:
+        _in_district(conn, body.geometry)
         code = entities.register(conn, item, county=settings.county, actor=writer,
                                  reason="created through the API")
         response = _feature_response(request, layer, conn, code, 201)
@@ -75,6 +105,8 @@ def _edit(request: Request, collection_id: str, feature_id: str, body: Feature |
     _check_layer(layer, category)
     expected = expected_version(feature_id, if_match)
     with engine.begin() as conn:
+        if body.geometry is not None:
+            _in_district(conn, body.geometry)
         if body.properties.category not in (None, category):
             raise InvalidInput("the category is part of the code and cannot change; retire "
                                "this entity and register a new one (or use /replace)")
