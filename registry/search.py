@@ -187,8 +187,10 @@ def category_sql(conn: Connection, categories: list[str], params: dict[str, Any]
     if len(minors) + len(majors) != len(set(categories)) or not all(
             c.isdigit() for c in categories):
         raise InvalidParameter("a category is a 4-digit 小类 or a 2-digit 大类")
-    for c in minors:
-        d.category(c)
+    for c in minors:  # a query parameter: 400, where a body's unknown class is a 422
+        if c not in d.categories:
+            raise InvalidParameter(f"category {c!r} is not in the dictionary (see "
+                                   "/categories)", category=c)
     arms = []
     if minors:
         params["minors"] = minors

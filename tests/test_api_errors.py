@@ -237,3 +237,10 @@ def test_a_write_far_outside_the_district_is_refused(client, where):
     r = client.patch(f"/collections/lighting/items/{code}", headers=AUTH,
                      json={"geometry": {"type": "Point", "coordinates": [0, 0]}})
     assert r.status_code == 422 and "outside the district" in r.json()["detail"], r.text
+
+
+@pytest.mark.parametrize("category", ["zz", "9999"])
+def test_a_category_parameter_not_in_the_dictionary_is_400_like_any_parameter(client,
+                                                                               category):
+    r = client.get("/areas/440311001/entities", params={"category": category})
+    assert r.status_code == 400 and r.json()["code"] == "invalid_parameter", r.text
