@@ -244,3 +244,10 @@ def test_a_category_parameter_not_in_the_dictionary_is_400_like_any_parameter(cl
                                                                                category):
     r = client.get("/areas/440311001/entities", params={"category": category})
     assert r.status_code == 400 and r.json()["code"] == "invalid_parameter", r.text
+
+
+def test_a_replacement_far_outside_the_district_is_refused(client):
+    code = _create(client)
+    far = {**lamp(), "geometry": {"type": "Point", "coordinates": [116.4, 39.9]}}  # Beijing
+    r = client.post(f"/entities/{code}/replace", headers=AUTH, json={"by": far})
+    assert r.status_code == 422 and "outside the district" in r.json()["detail"], r.text

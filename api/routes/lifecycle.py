@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from api.auth import Writer
 from api.bodies import Action, Merge, Replace, Split, new_entity
 from api.deps import AppSettings, DbEngine, Dict
-from api.routes.writes import etag, expected_version
+from api.routes.writes import etag, expected_version, in_district
 from registry import codes, entities, lineage
 from registry.errors import PreconditionFailed, VersionConflict
 
@@ -33,6 +33,8 @@ def split(request: Request, code: str, body: Split, engine: DbEngine, dictionary
     parsed = codes.validate(code, dictionary)
     parts = [new_entity(p, parsed.category) for p in body.parts]
     with engine.begin() as conn:
+        for p in body.parts:
+            in_district(conn, p.geometry)
         new = lineage.split(conn, str(parsed), parts, actor=writer, reason=body.reason)
     return _created(request, "split", [str(parsed)], new)
 
@@ -42,6 +44,7 @@ def replace(request: Request, code: str, body: Replace, engine: DbEngine, dictio
             writer: Writer) -> Response:
     parsed = codes.validate(code, dictionary)
     with engine.begin() as conn:
+        in_district(conn, body.by.geometry)
         new = lineage.replace(conn, str(parsed), new_entity(body.by, parsed.category),
                               actor=writer, reason=body.reason)
     return _created(request, "replace", [str(parsed)], [new])
@@ -52,6 +55,7 @@ def merge(request: Request, body: Merge, engine: DbEngine, dictionary: Dict,
           writer: Writer) -> Response:
     inputs = [str(codes.validate(c, dictionary)) for c in body.codes]
     with engine.begin() as conn:
+        in_district(conn, body.into.geometry)
         new = lineage.merge(conn, inputs, new_entity(body.into, inputs[0][6:10]), actor=writer,
                             reason=body.reason)
     return _created(request, "merge", inputs, [new])

@@ -66,7 +66,7 @@ _FAR = text("""
 """)
 
 
-def _in_district(conn, geometry: dict) -> None:  # noqa: ANN001
+def in_district(conn, geometry: dict) -> None:  # noqa: ANN001
     try:
         geom = geo.parse(geometry)
     except SpatialError:
@@ -89,7 +89,7 @@ def create(request: Request, collection_id: str, body: Feature, engine: DbEngine
     item = new_entity(body)
     _check_layer(layer, item.category)
     with engine.begin() as conn:
-        _in_district(conn, body.geometry)
+        in_district(conn, body.geometry)
         code = entities.register(conn, item, county=settings.county, actor=writer,
                                  reason="created through the API")
         response = _feature_response(request, layer, conn, code, 201)
@@ -106,7 +106,7 @@ def _edit(request: Request, collection_id: str, feature_id: str, body: Feature |
     expected = expected_version(feature_id, if_match)
     with engine.begin() as conn:
         if body.geometry is not None:
-            _in_district(conn, body.geometry)
+            in_district(conn, body.geometry)
         if body.properties.category not in (None, category):
             raise InvalidInput("the category is part of the code and cannot change; retire "
                                "this entity and register a new one (or use /replace)")
