@@ -97,11 +97,28 @@ async def _database(request: Request, exc: Exception) -> Response:
 
 
 async def _pool(request: Request, exc: Exception) -> Response:
-    """Every connection busy for the pool's whole timeout: the server is overloaded, not
-    broken."""
+    """No connection free for the pool's whole timeout: the server is overloaded, not broken
+    — unless the database takes no connection at all."""
+    if isinstance(exc, PoolTimeout) and not await reachable(request):
+        return _busy("database_unavailable", "the database is not reachable; retry later")
     log.warning("no free database connection for %s %s", request.method, request.url.path)
     return _busy("busy", "the server is busy (every database connection is in use); retry "
                  "shortly")
+
+
+async def reachable(request: Request) -> bool:
+    """Whether the database takes a new connection (asked only when the async pool timed out:
+    overloaded or down look the same to it)."""
+    pool = getattr(request.app.state, "apool", None)
+    if pool is None:
+        return True
+    try:
+        conn = await psycopg.AsyncConnection.connect(pool.conninfo, connect_timeout=2,
+                                                     **pool.kwargs)
+    except psycopg.Error:
+        return False
+    await conn.close()
+    return True
 
 
 def _busy(code: str, detail: str) -> Response:

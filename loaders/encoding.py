@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import atexit
 import codecs
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -18,6 +19,8 @@ from loaders.errors import ImportRefused
 #: itself, and GeoPackage, FlatGeobuf and FileGDB store UTF-8 by their specifications.
 TEXT_SUFFIXES = (".csv", ".tsv", ".json", ".geojson", ".geojsonl", ".geojsons", ".kml")
 _BOM = b"\xef\xbb\xbf"
+_XML_DECLARED = re.compile(r"""^(\s*<\?xml[^>]*?encoding\s*=\s*)["'][^"']*["']""")
+_SIDECARS = (".prj", ".csvt")
 
 
 def checked(name: str) -> str:
@@ -93,7 +96,10 @@ def utf8_copy(path: Path, encoding: str, *, wrap: bool) -> Path:
             out.write(b'{"type": "FeatureCollection", "features": ')
         try:
             while block := f.read(1 << 20):
-                out.write(decoder.decode(block).encode("utf-8"))
+                text = decoder.decode(block)
+                if not done:  # an XML declaration that names the old encoding (KML)
+                    text = _XML_DECLARED.sub(r'\1"UTF-8"', text, count=1)
+                out.write(text.encode("utf-8"))
                 done += len(block)
             out.write(decoder.decode(b"", final=True).encode("utf-8"))
         except UnicodeDecodeError as e:
@@ -102,4 +108,7 @@ def utf8_copy(path: Path, encoding: str, *, wrap: bool) -> Path:
                 "give its encoding with --encoding, e.g. GBK or UTF-8") from None
         if wrap:
             out.write(b"}")
+    for sidecar in path.parent.glob(path.stem + ".*"):  # its .prj, a CSV's .csvt
+        if sidecar.suffix.lower() in _SIDECARS:
+            shutil.copyfile(sidecar, folder / (out_path.stem + sidecar.suffix))
     return out_path

@@ -254,8 +254,8 @@ SOURCE_ID_LENGTH = 200
 
 def _source_ids(values: list[Any], problems: list[str | None]) -> list[str | None]:
     """Source ids as text: a whole number stored as a float (a GeoJSON's 12.0, a DBF's numeric
-    field) as "12", the way the same id reads from an integer field next month; too long or
-    with a NUL character: a problem of the record."""
+    field) as "12", the way the same id reads from an integer field next month; too long: a
+    problem of the record (a NUL too, though GDAL itself ends a text at one)."""
     out = [v if v is None or type(v) is str else
            str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in values]
     texts = [v for v in out if v is not None]

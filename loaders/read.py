@@ -179,6 +179,10 @@ def _text_copy(path: Path, encoding: str | None, notes: list[str]
     return None, encoding
 
 
+_NOT_HERE = ("{name}: --encoding applies to Shapefiles and to text files (CSV, GeoJSON, KML) "
+             "given as they are; this format stores UTF-8 (a text file in a zip: unzip it)")
+
+
 def _contradicted(path: Path, encoding: str | None, found: str | None) -> None:
     if encoding is not None and found is not None and enc.contradicts(encoding, found):
         raise ImportRefused(f"{path.name}: its text reads as {found}, not {encoding}: give "
@@ -235,14 +239,16 @@ def open_source(path: Path, *, layer: str | None = None, crs: str | None = None,
             if _has_cpg(path):
                 notes.append(f"--encoding {encoding} overrides the file's .cpg")
         if encoding and not _is_shapefile(path) and not enc.is_utf8(encoding):
-            raise ImportRefused(f"{path.name}: --encoding applies to Shapefiles and text "
-                                "files (CSV, GeoJSON, KML); this format stores UTF-8")
+            raise ImportRefused(_NOT_HERE.format(name=path.name))
     if encoding and read_path is None:
         opts["encoding"] = encoding
     try:
         info = pyogrio.read_info(gdal_path, layer=layer, **opts)
     except Exception as e:  # noqa: BLE001 - GDAL's errors are many; the message is the point
         raise ImportRefused(f"{path.name}: GDAL cannot read it: {e}") from None
+    if "encoding" in opts and info["driver"] != "ESRI Shapefile" and \
+            not enc.is_utf8(opts["encoding"]):  # a zip of something else
+        raise ImportRefused(_NOT_HERE.format(name=path.name))
     if info["geometry_type"] is None:
         raise ImportRefused(
             f"{path.name}{f' (layer {layer})' if layer else ''} has no geometry"
@@ -353,6 +359,9 @@ def _values(column: Any, name: str, src: Source) -> np.ndarray:
     except pa.ArrowException:
         if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
             raise
-        raise ImportRefused(
-            f"{src.path.name}: the text of field {name!r} is not {src.encoding or 'UTF-8'} "
-            "(a wrong or missing .cpg?): give its encoding, e.g. --encoding GBK") from None
+        how = ("(a wrong or missing .cpg?): give its encoding, e.g. --encoding GBK"
+               if src.driver == "ESRI Shapefile" or src.read_path is not None or
+               src.path.suffix.lower() in enc.TEXT_SUFFIXES else
+               "(a text file in a zip: unzip it and give --encoding)")
+        raise ImportRefused(f"{src.path.name}: the text of field {name!r} is not "
+                            f"{src.encoding or 'UTF-8'} {how}") from None

@@ -258,7 +258,9 @@ class Compiler:
         if kind in ("date", "timestamp"):
             if isinstance(value, datetime) and value.tzinfo is not None:
                 return "time", self._bind(value)
-            return "time", f"CAST({self._bind(value)} AS timestamptz)"  # the session's zone
+            # a date or a time without a zone is UTC (as the datetime parameter and writes
+            # take it), whatever the database session's zone
+            return "time", f"(CAST({self._bind(str(value))} AS timestamp) AT TIME ZONE 'UTC')"
         if kind == "boolean":
             value = "true" if value else "false"  # as jsonb ->> shows a stored boolean
         return "text", self._bind(value)

@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pyproj
 import pytest
 import shapely
 from pyogrio.raw import write
@@ -120,24 +121,50 @@ def test_a_file_that_cannot_be_read_right_is_refused_saying_what_to_fix(
     _nothing_written(reg)
 
 
+KML = """<?xml version="1.0" encoding="{enc}"?>
+<kml xmlns="http://www.opengis.net/kml/2.2"><Document><Placemark><name>公明路灯</name>
+<ExtendedData><Data name="ObjID"><value>K1</value></Data><Data name="BJLX"><value>0118</value>
+</Data></ExtendedData><Point><coordinates>113.95,22.78</coordinates></Point></Placemark>
+</Document></kml>
+"""
+
+
 @pytest.mark.parametrize("encoding", ["gbk", "utf-8"])
 def test_text_files_in_gbk_are_detected_and_read_right(reg: Engine, tmp_path: Path,
                                                        encoding: str) -> None:
-    """A CSV and a GeoJSON (a bare array of Features) saved in GBK by a Chinese tool."""
-    csv_path = _csv(tmp_path, "ObjID,BJLX,name,lon,lat\nC1,0118,光明路灯一,113.93,22.76\n",
+    """A CSV in EPSG:4547 with its .prj beside it, a GeoJSON (a bare array of Features) and
+    a KML (its XML declaration naming the encoding) saved in GBK by a Chinese tool."""
+    csv_path = _csv(tmp_path, "ObjID,BJLX,name,x,y\nC1,0118,光明路灯一,493098.36,2517949.91\n",
                     encoding)
+    csv_path.with_suffix(".prj").write_text(pyproj.CRS.from_epsg(4547).to_wkt())
     features = [{"type": "Feature", "properties": {"ObjID": "J1", "BJLX": "0118",
                                                    "name": "凤凰路灯"},
                  "geometry": {"type": "Point", "coordinates": [113.94, 22.77]}}]
     json_path = tmp_path / "lamps.geojson"
     json_path.write_bytes(json.dumps(features, ensure_ascii=False).encode(encoding))
-    for path in (csv_path, json_path):
+    kml_path = tmp_path / "lamps.kml"
+    kml_path.write_bytes(KML.format(enc=encoding.upper()).encode(encoding))
+    for path in (csv_path, json_path, kml_path):
         report = run(reg, path, Options(dataset=f"t/{path.suffix}"), county=COUNTY)
-        assert report.counts["added"] == 1
+        assert report.counts["added"] == 1, (path, report.as_json())
         assert any("detected as GBK" in n for n in report.notes) == (encoding == "gbk")
     with reg.connect() as conn:
-        names = conn.execute(text("SELECT name FROM entity ORDER BY name")).scalars().all()
-    assert names == ["光明路灯一", "凤凰路灯"]
+        rows = conn.execute(text("SELECT name, ST_X(geom), ST_Y(geom) FROM entity "
+                                 "ORDER BY name")).all()
+    assert [r[0] for r in rows] == ["光明路灯一", "公明路灯", "凤凰路灯"]
+    assert abs(rows[0][1] - 113.9328) < 0.001 and abs(rows[0][2] - 22.7599) < 0.001  # .prj
+
+
+def test_encoding_for_a_zip_of_something_else_than_a_shapefile_is_refused(
+        reg: Engine, tmp_path: Path) -> None:
+    src = tmp_path / "lamps.geojson"
+    src.write_text(json.dumps({"type": "FeatureCollection", "features": []}))
+    path = tmp_path / "lamps.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        z.write(src, "lamps.geojson")
+    src.unlink()
+    with pytest.raises(ImportRefused, match="a text file in a zip: unzip it"):
+        run(reg, path, Options(dataset="z", encoding="GBK"), county=COUNTY)
 
 
 @pytest.mark.parametrize("name", ["", "   ", " 城管", "a;b", "tab\there", "x" * 101])
@@ -178,10 +205,16 @@ def test_records_a_registry_cannot_hold_are_refused_one_by_one(reg: Engine,
 def test_a_report_that_could_not_be_written_stops_the_import_before_it_starts(
         reg: Engine, tmp_path: Path, settings) -> None:  # noqa: ANN001
     path = _points(tmp_path / "a.gpkg", "GPKG")
+    env = {"COLUMNS": "400", "CITYTWIN_DATABASE_URL": settings.database_url,
+           "CITYTWIN_COUNTY": COUNTY}  # the test database, where _nothing_written looks
     for report in (tmp_path / "no" / "r.json", tmp_path):
         result = CliRunner().invoke(app, ["import", str(path), "--dataset", "r",
-                                          "--report", str(report)], env={"COLUMNS": "400"})
+                                          "--report", str(report)], env=env)
         assert result.exit_code == 2 and "Traceback" not in result.output
         assert "does not exist" in result.output or "is a folder" in result.output, \
             result.output
     _nothing_written(reg)
+    ok = CliRunner().invoke(app, ["import", str(path), "--dataset", "r", "--report",
+                                  str(tmp_path / "r.json")], env=env)
+    assert ok.exit_code == 0 and json.loads((tmp_path / "r.json").read_text())["counts"][
+        "added"] == N, ok.output  # the same command with a good path imports (same database)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import queue as queue_mod
+import time
 
 import pytest
 from sqlalchemy import text
@@ -34,12 +35,14 @@ def test_eight_processes_mint_4000_distinct_gap_free_codes(db, settings):
     for p in procs:
         p.start()
     results = []
-    while len(results) < len(procs):  # as long as they take (CI machines are shared), but a
-        try:  # process that died fails the test at once instead of leaving it waiting
+    deadline = time.monotonic() + 900  # generous: CI machines are shared
+    while len(results) < len(procs):  # a process that died fails the test at once
+        try:
             results.append(queue.get(timeout=5))
         except queue_mod.Empty:
             failed = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
             assert not failed, f"a minting process failed (exit codes {failed})"
+            assert time.monotonic() < deadline, "the minting processes did not finish"
     for p in procs:
         p.join(timeout=60)
         assert p.exitcode == 0

@@ -45,7 +45,7 @@ def domain_errors() -> Iterator[None]:
             err.print(f"[bold red]error:[/] database unreachable: {escape(str(e.orig))}")
             err.print("start it with `citytwin db up`, or check CITYTWIN_DATABASE_URL")
         else:  # what validation did not catch: the database's own words, not a traceback
-            first = str(e.orig).strip().splitlines()[0] if str(e.orig).strip() else type(e)
+            first = (str(e.orig).strip().splitlines() or [type(e.orig).__name__])[0]
             err.print(f"[bold red]error:[/] the database refused it ({state}): {escape(first)}; "
                       "nothing was changed")
         raise typer.Exit(1) from None

@@ -28,7 +28,9 @@ async def get_entity(request: Request, dictionary: Dict,
     try:
         async with request.app.state.apool.connection(timeout=5) as aconn:
             feature = await features.entity_feature_async(aconn, code)
-    except (psycopg.OperationalError, PoolTimeout):
+    except PoolTimeout:
+        raise  # overload, not an outage: 503 busy with Retry-After (api.errors)
+    except psycopg.OperationalError:
         raise DatabaseUnavailable("the database is not reachable; retry later") from None
     if feature.status in ("retired", "void"):
         body = orjson.loads(feature.json)

@@ -199,7 +199,9 @@ async def item(request: Request, collection_id: str, feature_id: str, catalog: L
         async with request.app.state.apool.connection(timeout=5) as aconn:
             found = await features.collection_item_async(aconn, feature_id, srid=srid,
                                                          lat_first=lat_first)
-    except (psycopg.OperationalError, PoolTimeout):
+    except PoolTimeout:
+        raise  # overload, not an outage: 503 busy with Retry-After (api.errors)
+    except psycopg.OperationalError:
         raise DatabaseUnavailable("the database is not reachable; retry later") from None
     category = feature_id[6:10] if found else ""
     if found is None or (layer.categories and category not in layer.categories
@@ -224,7 +226,7 @@ async def item(request: Request, collection_id: str, feature_id: str, catalog: L
     ])
     # One ETag a representation: the same version in another CRS is other bytes (If-Match
     # reads the code and version before the @)
-    tag = f"{feature_id}-{version}" + ("" if crs is None else f"@{srid}")
+    tag = f"{feature_id}-{version}" + ("" if crs_uri == crslib.CRS84_URI else f"@{srid}")
     headers = {"Content-Crs": f"<{crs_uri}>", "ETag": f'"{tag}"'}
     doc = body[:-1].encode() + b', "links" : ' + links + b"}"
     return cached(request, doc, GEOJSON, settings.cache_max_age, headers)
