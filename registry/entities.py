@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -245,13 +246,17 @@ _LOCK = text("""
 """)
 
 
-def _lock(conn: Connection, code: str, expected_version: int | None) -> Any:
+def _lock(conn: Connection, code: str, expected_version: int | Collection[int] | None) -> Any:
+    """The entity's row, locked; refused when it is not at the version (or one of the
+    versions) the caller read."""
     row = conn.execute(_LOCK, {"code": code}).first()
     if row is None:
         raise NotFound(f"no entity has the code {code}")
-    if expected_version is not None and row.version != expected_version:
+    allowed = {expected_version} if isinstance(expected_version, int) else expected_version
+    if allowed is not None and row.version not in allowed:
+        said = " or ".join(str(v) for v in sorted(allowed))
         raise VersionConflict(
-            f"{code} is at version {row.version}, not {expected_version}: someone changed it "
+            f"{code} is at version {row.version}, not {said}: someone changed it "
             "since you read it; read it again and reapply your change",
             current_version=row.version,
         )
@@ -298,7 +303,7 @@ def update(
     changes: dict[str, Any],
     *,
     actor: str,
-    expected_version: int | None = None,
+    expected_version: int | Collection[int] | None = None,
     reason: str | None = None,
     valid_from: datetime | None = None,
     batch_id: int | None = None,
@@ -353,7 +358,7 @@ def transition(
     target: str,
     *,
     actor: str,
-    expected_version: int | None = None,
+    expected_version: int | Collection[int] | None = None,
     reason: str | None = None,
     valid_from: datetime | None = None,
     batch_id: int | None = None,

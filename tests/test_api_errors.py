@@ -253,3 +253,14 @@ def test_a_replacement_far_outside_the_district_is_refused(client):
     far = {**lamp(), "geometry": {"type": "Point", "coordinates": [116.4, 39.9]}}  # Beijing
     r = client.post(f"/entities/{code}/replace", headers=AUTH, json={"by": far})
     assert r.status_code == 422 and "outside the district" in r.json()["detail"], r.text
+
+
+def test_if_match_takes_a_list_of_etags(client):
+    code = _create(client)
+    url_ = f"/collections/lighting/items/{code}"
+    r = client.patch(url_, headers={**AUTH, "If-Match": f'"{code}-7", "{code}-1"'},
+                     json={"properties": {"name": "a"}})
+    assert r.status_code == 200, r.text
+    r = client.patch(url_, headers={**AUTH, "If-Match": f'"{code}-1", W/"{code}-3"'},
+                     json={"properties": {"name": "b"}})
+    assert r.status_code == 412 and "not 1 or 3" in r.json()["detail"], r.text

@@ -27,16 +27,21 @@ def etag(code: str, version: int) -> str:
     return f'"{code}-{version}"'
 
 
-def expected_version(code: str, if_match: str | None) -> int | None:
-    """The version an If-Match header pins (our ETags are "CODE-VERSION")."""
+def expected_version(code: str, if_match: str | None) -> frozenset[int] | None:
+    """The versions an If-Match header allows (our ETags are "CODE-VERSION", "@SRID" after
+    it in another CRS; a list of ETags allows any of them, RFC 9110)."""
     if not if_match or if_match.strip() == "*":
         return None
-    tag = if_match.strip().removeprefix("W/").strip('"').partition("@")[0]  # @srid: its CRS
-    prefix, _, version = tag.rpartition("-")
-    if prefix != code or not version.isdigit():
+    versions = set()
+    for part in if_match.split(","):
+        tag = part.strip().removeprefix("W/").strip('"').partition("@")[0]
+        prefix, _, version = tag.rpartition("-")
+        if prefix == code and version.isdigit():
+            versions.add(int(version))
+    if not versions:
         raise PreconditionFailed(f"If-Match {if_match} is not an ETag of {code}; "
                                  "read the item again for its current ETag")
-    return int(version)
+    return frozenset(versions)
 
 
 def _check_layer(layer: Layer, category: str) -> None:
