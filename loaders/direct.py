@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import Connection, text
 
 from loaders import stage
@@ -114,7 +115,7 @@ class Direct:
             code_text.take(order), const(self._county), text_(rows["category"]),
             pa.array(serial[order]), const("active"), text_(rows["condition"]),
             text_(rows["name"]), text_(rows["dept_admin"]), text_(rows["dept_owner"]),
-            text_(rows["dept_maintainer"]), stage.json_texts(get(rows["attributes"])),
+            text_(rows["dept_maintainer"]), _known(stage.json_texts(get(rows["attributes"]))),
             _hex_points(x[order], y[order]), area("street"), area("community"), area("grid"),
             pa.array(cells[order]),
             const(self._batch_id)], names=list(_COLUMNS))
@@ -163,6 +164,11 @@ class Direct:
         """The entities written, for the report."""
         return [{"source_id": s, "code": c} for sids, code in self._links
                 for s, c in zip(sids, code.astype(f"U{codes.LENGTH}").tolist(), strict=True)]
+
+
+def _known(attributes: pa.Array) -> pa.Array:
+    """Attributes not known (JSON null, `loaders.mapping`) as none: a new entity's."""
+    return pc.if_else(pc.equal(attributes, "null"), "{}", attributes)
 
 
 def _hex_points(x: np.ndarray, y: np.ndarray) -> pa.Array:

@@ -57,6 +57,7 @@ CATEGORY_NAMES = {"给水井盖": "0101", "污水井盖": "0102", "雨水井盖"
                   "治安监控": "0901", "交通监控": "0902", "城管监控": "0903"}
 ROLES = ("dept_admin", "dept_owner", "dept_maintainer")
 EXPORTED_ATTRIBUTES = "attributes"
+EXPORT_MARK = "ct_code"  # a field only the registry's own export writes
 
 
 @dataclass
@@ -239,7 +240,7 @@ class Records:
     name: list[str | None]
     condition: list[str | None]
     depts: dict[str, list[str | None]]
-    attributes: list[dict[str, Any]]
+    attributes: list[dict[str, Any] | None]  # None: not known (see `apply`)
     problem: list[str | None]
     missing: list[tuple[int, str]]  # (record in the chunk, mapped field that is empty)
 
@@ -309,7 +310,11 @@ def apply(m: Mapping, cols: dict[str, np.ndarray], n: int) -> Records:
     else:
         attrs = [{} for _ in range(n)]
     if EXPORTED_ATTRIBUTES in attr_fields:  # the registry's export: attributes as JSON text
-        for a, j in zip(attrs, conv[EXPORTED_ATTRIBUTES], strict=True):
+        own_export = EXPORT_MARK in cols
+        for i, (a, j) in enumerate(zip(attrs, conv[EXPORTED_ATTRIBUTES], strict=True)):
+            if j is None and own_export:  # too long for a Shapefile: left empty by the export
+                attrs[i] = None  # unknown: the registry keeps what it holds (loaders.merge)
+                continue
             if isinstance(j, str) and j.startswith("{"):
                 try:
                     parsed = json.loads(j)

@@ -57,7 +57,8 @@ _MATCHED = text("""
                 CASE WHEN e.dept_owner IS DISTINCT FROM t.dept_owner THEN 'dept_owner' END,
                 CASE WHEN e.dept_maintainer IS DISTINCT FROM t.dept_maintainer
                      THEN 'dept_maintainer' END,
-                CASE WHEN e.attributes IS DISTINCT FROM t.attributes THEN 'attributes' END,
+                CASE WHEN t.attributes <> 'null' AND e.attributes IS DISTINCT FROM t.attributes
+                     THEN 'attributes' END,
                 CASE WHEN NOT ST_OrderingEquals(e.geom, t.geom) THEN 'geometry' END], NULL)
               AS changed
         FROM import_stage t
@@ -118,19 +119,23 @@ _ADD = text(f"""
                 FROM import_stage s WHERE {_UNDECIDED}) r
           JOIN import_plan p ON p.category = r.category) n
 """)
+# Staged attributes JSON null: not known (a Shapefile export's value too long for the file,
+# loaders.mapping): an entity keeps what it holds, a new one gets none.
+_KNOWN = "CASE WHEN s.attributes = 'null' THEN {unknown} ELSE s.attributes END"
 _INSERT = text(f"""
     INSERT INTO entity (code, county, category, serial, status, condition, name, dept_admin,
         dept_owner, dept_maintainer, attributes, geom, street_code, community_code, grid_code,
         h3, version, valid_from, recorded_at, created_at, batch_id)
     SELECT o.code, :county, category, o.serial, 'active', condition, name, dept_admin,
-        dept_owner, dept_maintainer, attributes, geom, {place_sql("s.geom", known="s")},
+        dept_owner, dept_maintainer, {_KNOWN.format(unknown="'{}'")}, geom,
+        {place_sql("s.geom", known="s")},
         h3, 1, now(), now(), now(), :batch_id
     FROM import_stage s JOIN import_outcome o USING (seq) WHERE o.action = 'add' ORDER BY h3
 """)
 _UPDATE = text(f"""
     UPDATE entity e SET name = s.name, condition = s.condition, dept_admin = s.dept_admin,
         dept_owner = s.dept_owner, dept_maintainer = s.dept_maintainer,
-        attributes = s.attributes, geom = s.geom, h3 = s.h3,
+        attributes = {_KNOWN.format(unknown="e.attributes")}, geom = s.geom, h3 = s.h3,
         (street_code, community_code, grid_code) = (SELECT {place_sql("s.geom", known="s")}),
         version = e.version + 1, valid_from = now(), recorded_at = now(), batch_id = :batch_id
     FROM import_stage s JOIN import_outcome o USING (seq)

@@ -299,3 +299,22 @@ def test_a_bulk_load_lets_an_import_holding_one_of_its_tables_go_first(
         tx.commit()
         report = load.result(30)
     assert held == 0 and report.counts["added"] == 20 and sum(direct) == 20
+
+
+@pytest.mark.parametrize("staged", [False, True], ids=["direct", "staged"])
+def test_an_exports_attributes_left_empty_come_in_as_none(
+        engine: Engine, tmp_path: Path, direct: list[int], staged: bool,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A registry's Shapefile export leaves attributes too long for the file empty: imported
+    as a new dataset they are none (not JSON null), written directly or merged."""
+    if staged:
+        monkeypatch.setattr(bulk, "MIN_ROWS", 100_000)
+    path = _file(tmp_path / "export.geojson", [
+        _point(i, {"ct_code": None, "category": "0104",
+                   "attributes": None if i % 2 else json.dumps({"k": i})}) for i in range(4)])
+    report = run(engine, path, Options(dataset="again"), county=COUNTY)
+    assert report.counts["added"] == 4 and sum(direct) == (0 if staged else 4)
+    with engine.connect() as conn:
+        got = dict(conn.execute(text("SELECT c.source_id, e.attributes FROM crosswalk c "
+                                     "JOIN entity e USING (code)")).all())
+    assert got == {"T0": {"k": 0}, "T1": {}, "T2": {"k": 2}, "T3": {}}
