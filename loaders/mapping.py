@@ -159,12 +159,12 @@ def read_spec(path: Path) -> dict[str, Any]:
             raise bad(f"unknown key {key!r}: the keys are {', '.join(_SHAPES)}")
         if not any(_fits(v, shape) for shape in _SHAPES[key]):
             raise bad(f"{key} must be {' or '.join(_DESCRIBE[s] for s in _SHAPES[key])}")
-    for v in (spec.get("condition"),):
-        if isinstance(v, dict):
-            wrong = sorted(set(v.get("map", {}).values()) - set(CONDITION_STATES))
-            if wrong:
-                raise bad(f"condition values map to {', '.join(wrong)}: the states are "
-                          f"{', '.join(CONDITION_STATES)}")
+    condition = spec.get("condition")
+    wrong = sorted(set(condition.get("map", {}).values()) - set(CONDITION_STATES)) \
+        if isinstance(condition, dict) else []
+    if wrong:
+        raise bad(f"condition values map to {', '.join(wrong)}: the states are "
+                  f"{', '.join(CONDITION_STATES)}")
     return spec
 
 

@@ -225,6 +225,7 @@ def _record(conn: Connection, report: Report) -> None:
 
 
 _AS_AT = "the file and the registry are as at batch {}: not read again (--full compares it in full)"
+_AS_AT_START = _AS_AT.partition("{")[0]
 _MERGE_REVIEWS = ("ambiguous match", "its code is", "class changed")  # loaders.merge's notes
 
 
@@ -251,7 +252,7 @@ def _as_before(report: Report, prev: dict[str, Any], opts: Options) -> bool:
     report.warnings = prev.get("warnings", report.warnings)
     again = _AS_AT.format(prev["batch_id"])
     report.notes = [*report.notes, *(n for n in prev.get("notes", [])  # e.g. the merge's
-                                     if n not in report.notes and not n.startswith(_AS_AT[:30])),
+                                     if n not in report.notes and not n.startswith(_AS_AT_START)),
                     again]
     return True
 

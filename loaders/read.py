@@ -105,11 +105,10 @@ def _shapefile_encoding(path: Path, layer: str | None, *, cpg_decides: bool = Tr
     """The detected encoding of a Shapefile (also one inside a .zip) without a `.cpg` (or
     with one, when not `cpg_decides`)."""
     if path.suffix.lower() == ".shp":
-        if cpg_decides and (path.with_suffix(".cpg").exists() or
-                            path.with_suffix(".CPG").exists()):
+        if cpg_decides and _beside(path, ".cpg"):
             return None
-        dbf = path.with_suffix(".dbf")
-        return detect_dbf_encoding(dbf) if dbf.exists() else None
+        dbf = _beside(path, ".dbf")
+        return detect_dbf_encoding(dbf) if dbf else None
     if path.suffix.lower() != ".zip" or not zipfile.is_zipfile(path):
         return None
     with zipfile.ZipFile(path) as z:
@@ -140,7 +139,7 @@ def _sidecars(path: Path) -> None:
         return
     for suffix, what in ((".dbf", "its attributes, source ids among them"),
                          (".shx", "the index of its shapes")):
-        if not any(path.with_suffix(s).exists() for s in (suffix, suffix.upper())):
+        if not _beside(path, suffix):
             raise ImportRefused(f"{path.name} has no {path.stem}{suffix} beside it ({what}): "
                                 "copy all of the Shapefile's files (.shp .shx .dbf .prj .cpg)")
 
@@ -189,14 +188,10 @@ def _contradicted(path: Path, encoding: str | None, found: str | None) -> None:
                             f"--encoding {found}, or none")
 
 
-def _is_shapefile(path: Path) -> bool:
-    return path.suffix.lower() == ".shp" or (path.suffix.lower() == ".zip" and not
-                                             path.name.lower().endswith(".gdb.zip"))
-
-
-def _has_cpg(path: Path) -> bool:
-    return path.suffix.lower() == ".shp" and any(
-        path.with_suffix(s).exists() for s in (".cpg", ".CPG"))
+def _beside(path: Path, suffix: str) -> Path | None:
+    """A Shapefile's part (`.dbf`, `.cpg` …) beside it, in either case."""
+    return next((p for p in (path.with_suffix(suffix), path.with_suffix(suffix.upper()))
+                 if p.exists()), None)
 
 
 def _options(path: Path) -> dict[str, Any]:
@@ -236,10 +231,8 @@ def open_source(path: Path, *, layer: str | None = None, crs: str | None = None,
                 notes.append(f"no .cpg: the text was detected as {encoding}")
         else:
             _contradicted(path, encoding, _shapefile_encoding(path, layer, cpg_decides=False))
-            if _has_cpg(path):
+            if path.suffix.lower() == ".shp" and _beside(path, ".cpg"):
                 notes.append(f"--encoding {encoding} overrides the file's .cpg")
-        if encoding and not _is_shapefile(path) and not enc.is_utf8(encoding):
-            raise ImportRefused(_NOT_HERE.format(name=path.name))
     if encoding and read_path is None:
         opts["encoding"] = encoding
     try:
@@ -247,18 +240,18 @@ def open_source(path: Path, *, layer: str | None = None, crs: str | None = None,
     except Exception as e:  # noqa: BLE001 - GDAL's errors are many; the message is the point
         raise ImportRefused(f"{path.name}: GDAL cannot read it: {e}") from None
     if "encoding" in opts and info["driver"] != "ESRI Shapefile" and \
-            not enc.is_utf8(opts["encoding"]):  # a zip of something else
+            not enc.is_utf8(opts["encoding"]):  # GeoPackage, FileGDB, a zip of a text file
         raise ImportRefused(_NOT_HERE.format(name=path.name))
+    where = f"{path.name}{f' (layer {layer})' if layer else ''}"
     if info["geometry_type"] is None:
         raise ImportRefused(
-            f"{path.name}{f' (layer {layer})' if layer else ''} has no geometry"
+            f"{where} has no geometry"
             + (f": a CSV needs a lon and a lat column ({_or(_CSV_X)}; {_or(_CSV_Y)}) or a WKT "
                f"column ({_or(_CSV_WKT)}); its columns are {', '.join(map(str, info['fields']))}"
                if info["driver"] == "CSV" else ": a table of attributes only"))
     if info["features"] == 0:
-        raise ImportRefused(f"{path.name}{f' (layer {layer})' if layer else ''} has no "
-                            "features: nothing to import (an empty file never retires what "
-                            "the dataset holds)")
+        raise ImportRefused(f"{where} has no features: nothing to import (an empty file "
+                            "never retires what the dataset holds)")
     declared = parse_crs(crs)
     if declared is not None:
         resolved: int | str = declared

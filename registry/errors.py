@@ -82,10 +82,6 @@ class Unauthorized(CitytwinError):
     status, code = 401, "unauthorized"
 
 
-class DatabaseUnavailable(CitytwinError):
-    status, code = 503, "database_unavailable"
-
-
 class ClusterError(CitytwinError):
     """The local PostGIS cluster could not be set up or started."""
 

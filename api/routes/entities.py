@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import orjson
-import psycopg
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
-from psycopg_pool import PoolTimeout
 
 from api.deps import Dict
 from api.errors import problem
 from registry import codes, features
-from registry.errors import DatabaseUnavailable
 
 router = APIRouter(tags=["entities"])
 GEOJSON = "application/geo+json"
@@ -25,13 +22,9 @@ GEOJSON = "application/geo+json"
 async def get_entity(request: Request, dictionary: Dict,
                      code: str = Path(description="17-digit unified code")) -> Response:
     code = str(codes.validate(code, dictionary))
-    try:
-        async with request.app.state.apool.connection(timeout=5) as aconn:
-            feature = await features.entity_feature_async(aconn, code)
-    except PoolTimeout:
-        raise  # overload, not an outage: 503 busy with Retry-After (api.errors)
-    except psycopg.OperationalError:
-        raise DatabaseUnavailable("the database is not reachable; retry later") from None
+    # an outage or every connection busy: 503 by api.errors' handlers
+    async with request.app.state.apool.connection(timeout=5) as aconn:
+        feature = await features.entity_feature_async(aconn, code)
     if feature.status in ("retired", "void"):
         body = orjson.loads(feature.json)
         successors = body["properties"]["successors"] or []

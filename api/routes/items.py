@@ -6,16 +6,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import orjson
-import psycopg
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
-from psycopg_pool import PoolTimeout
 
 from api import html
 from api.deps import AppSettings, DbTx, Layers
 from api.negotiate import MAX_OFFSET, cached, same_query, url, wants_html
 from registry import cql, features, search
-from registry.errors import DatabaseUnavailable, InvalidParameter, NotFound
+from registry.errors import InvalidParameter, NotFound
 from registry.layers import Layer
 from registry.search import Query as Search
 from spatial import area
@@ -195,14 +193,10 @@ async def item(request: Request, collection_id: str, feature_id: str, catalog: L
     srid, lat_first, crs_uri = crslib.output(crs, settings.crs)
     if layer.kind == "areas":  # an item id the collection lists resolves (OGC API)
         return RedirectResponse(url(request, f"/areas/{feature_id}"), status_code=307)
-    try:
-        async with request.app.state.apool.connection(timeout=5) as aconn:
-            found = await features.collection_item_async(aconn, feature_id, srid=srid,
-                                                         lat_first=lat_first)
-    except PoolTimeout:
-        raise  # overload, not an outage: 503 busy with Retry-After (api.errors)
-    except psycopg.OperationalError:
-        raise DatabaseUnavailable("the database is not reachable; retry later") from None
+    # an outage or every connection busy: 503 by api.errors' handlers
+    async with request.app.state.apool.connection(timeout=5) as aconn:
+        found = await features.collection_item_async(aconn, feature_id, srid=srid,
+                                                     lat_first=lat_first)
     category = feature_id[6:10] if found else ""
     if found is None or (layer.categories and category not in layer.categories
                         and category[:2] not in layer.categories):

@@ -112,9 +112,6 @@ def _edit(request: Request, collection_id: str, feature_id: str, body: Feature |
     with engine.begin() as conn:
         if body.geometry is not None:
             in_district(conn, body.geometry)
-        if body.properties.category not in (None, category):
-            raise InvalidInput("the category is part of the code and cannot change; retire "
-                               "this entity and register a new one (or use /replace)")
         try:
             entities.update(conn, feature_id, changes(body, partial=partial), actor=writer,
                             expected_version=expected, reason="edited through the API")
